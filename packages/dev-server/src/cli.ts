@@ -1,2 +1,79 @@
 #!/usr/bin/env node
-export {};
+import { parseArgs } from 'node:util';
+import { startDevServer } from './devServer';
+
+const usage = `consul-dev: an in-memory, Consul-compatible HTTP agent for development and tests
+
+Usage: consul-dev [--port 8500] [--host 127.0.0.1] [--data FILE] [--acl-token TOKEN]
+                  [--datacenter dc1] [--node NAME]
+
+  --port        TCP port to listen on (default 8500; 0 picks a free one)
+  --host        address to bind (default 127.0.0.1)
+  --data        persist KV, catalog and events in FILE, written atomically
+  --acl-token   require this token on every request (or set CONSUL_DEV_ACL_TOKEN,
+                which keeps it out of the process list)
+  --datacenter  datacenter name (default dc1)
+  --node        node name (default: this machine's host name)`;
+
+async function main(): Promise<void> {
+  let values: ReturnType<typeof parseArgs>['values'];
+  try {
+    ({ values } = parseArgs({
+      options: {
+        port: { type: 'string', default: '8500' },
+        host: { type: 'string', default: '127.0.0.1' },
+        data: { type: 'string' },
+        'acl-token': { type: 'string' },
+        datacenter: { type: 'string', default: 'dc1' },
+        node: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    console.error(`consul-dev: ${(error as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(usage);
+    return;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(
+      `consul-dev: --port must be a whole number from 0 to 65535, not ${JSON.stringify(values.port)}`,
+    );
+    process.exit(2);
+  }
+  const aclToken = (values['acl-token'] as string | undefined) ?? process.env.CONSUL_DEV_ACL_TOKEN;
+  const server = await startDevServer({
+    port,
+    host: values.host as string,
+    datacenter: values.datacenter as string,
+    nodeName: values.node as string | undefined,
+    dataFile: values.data as string | undefined,
+    aclToken: aclToken || undefined,
+  });
+  const extras = [
+    `datacenter ${values.datacenter}`,
+    values.data ? `data in ${values.data}` : 'in memory',
+    aclToken ? 'ACL token required' : 'no ACL',
+  ];
+  console.log(`consul-dev listening on ${server.url} (${extras.join(', ')})`);
+  const stop = () => {
+    server.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        console.error(`consul-dev: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: Error) => {
+  console.error(`consul-dev: ${error.message}`);
+  process.exit(1);
+});

@@ -1,1 +1,3 @@
-export { parseGoDuration } from './goDuration';
+export { type DevServer, type DevServerOptions, startDevServer } from './devServer';
+export type { DevServerSnapshot } from './devState';
+export { formatGoDuration, parseGoDuration } from './goDuration';

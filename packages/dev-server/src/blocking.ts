@@ -1,0 +1,106 @@
+import { parseGoDuration } from './goDuration';
+import { HttpError, type Request, send } from './http';
+import type { QueryResult, Waiters } from './waiters';
+
+const MAX_UINT64 = (1n << 64n) - 1n;
+export const DEFAULT_WAIT_MS = 5 * 60_000;
+export const MAX_WAIT_MS = 10 * 60_000;
+
+export interface BlockingParams {
+  /** The client's `index`; undefined or 0 means "answer now". */
+  index: bigint | undefined;
+  /** The wait to apply, already defaulted and capped, before jitter. */
+  waitMs: number;
+}
+
+/** Reads `index` and `wait` as Consul does; malformed values are a 400, never a crash. */
+export function blockingParams(query: URLSearchParams): BlockingParams {
+  const rawIndex = query.get('index');
+  let index: bigint | undefined;
+  if (rawIndex !== null) {
+    if (!/^\d{1,20}$/.test(rawIndex) || BigInt(rawIndex) > MAX_UINT64) {
+      throw new HttpError(
+        400,
+        `Invalid index: ${JSON.stringify(rawIndex)} is not an unsigned 64-bit integer`,
+      );
+    }
+    index = BigInt(rawIndex);
+  }
+  const rawWait = query.get('wait');
+  let waitMs = DEFAULT_WAIT_MS;
+  if (rawWait !== null) {
+    const parsed = parseGoDuration(rawWait);
+    if (parsed === undefined) {
+      throw new HttpError(
+        400,
+        `Invalid wait time: ${JSON.stringify(rawWait)} is not a duration such as 10s or 5m`,
+      );
+    }
+    if (parsed > 0) waitMs = Math.min(parsed, MAX_WAIT_MS);
+  }
+  return { index, waitMs };
+}
+
+export interface BlockingRead {
+  /** Which writes can change this read's result (see Waiters). */
+  topic: string;
+  run: () => QueryResult;
+  /**
+   * Raft-indexed reads wake when the index passes the client's; the event list's index is
+   * a hash of the newest event's ID, so it wakes when the index merely differs.
+   */
+  news?: 'greater' | 'different';
+}
+
+function signature(r: Request): string {
+  const parts: string[] = [];
+  for (const [name, value] of r.query) {
+    if (name !== 'index' && name !== 'wait') parts.push(`${name}=${value}`);
+  }
+  return `${r.path}?${parts.sort().join('&')}`;
+}
+
+function headersFor(result: QueryResult): Record<string, string> {
+  // An index below 1 sent back by a client would not block; Consul never returns one.
+  const index = result.index < 1n ? 1n : result.index;
+  return {
+    'X-Consul-Index': index.toString(),
+    'X-Consul-KnownLeader': 'true',
+    'X-Consul-LastContact': '0',
+  };
+}
+
+/**
+ * Serves a read that supports blocking: answers at once when the client sent no index, 0,
+ * or an index its result has already moved past; otherwise parks it until a write on its
+ * topic brings news or `wait` (plus up to wait/16 of jitter, as Consul adds) runs out.
+ */
+export function serveBlocking(r: Request, waiters: Waiters, read: BlockingRead): void {
+  const { index: minIndex, waitMs } = blockingParams(r.query);
+  const isNews =
+    read.news === 'different'
+      ? (result: QueryResult) => result.index !== minIndex
+      : (result: QueryResult) => result.index > (minIndex ?? 0n);
+  const first = read.run();
+  if (minIndex === undefined || minIndex === 0n || isNews(first)) {
+    send(r.res, first, headersFor(first));
+    return;
+  }
+  let settled = false;
+  const finish = (result: QueryResult) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    unpark();
+    r.res.off('close', onClose);
+    send(r.res, result, headersFor(result));
+  };
+  const onClose = () => {
+    settled = true;
+    clearTimeout(timer);
+    unpark();
+  };
+  const timer = setTimeout(() => finish(read.run()), waitMs + Math.random() * (waitMs / 16));
+  const unpark = waiters.park(read.topic, signature(r), read.run, { answer: finish, isNews });
+  r.res.on('close', onClose);
+}

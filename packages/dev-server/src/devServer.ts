@@ -1,0 +1,124 @@
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { type DevServerSnapshot, DevState } from './devState';
+import { loadSnapshot, SnapshotFile } from './persistence';
+import { createRouter } from './router';
+import { agentRoutes, statusRoutes } from './routes/agent';
+import { catalogRoutes, healthRoutes } from './routes/catalog';
+import { eventRoutes } from './routes/event';
+import { kvRoutes } from './routes/kv';
+import type { RouteContext } from './routes/route';
+import { txnRoutes } from './routes/txn';
+
+export interface DevServerOptions {
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Address to bind. Default 127.0.0.1: never exposed beyond the machine unless asked. */
+  host?: string;
+  /** Default 'dc1'. */
+  datacenter?: string;
+  /** This agent's node name. Default: the machine's host name. */
+  nodeName?: string;
+  /** When set, every request but /v1/status/* must carry this token (X-Consul-Token). */
+  aclToken?: string;
+  /** Persist KV, catalog and events here, atomically, and load them on start. */
+  dataFile?: string;
+  /** Where failures to write `dataFile` are reported. Default: console.error. */
+  onError?: (error: Error) => void;
+}
+
+export interface DevServer {
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  /** `127.0.0.1:PORT`, the form CONSUL_HTTP_ADDR takes. */
+  readonly address: string;
+  readonly port: number;
+  readonly host: string;
+  /** Number of blocking queries parked right now. */
+  readonly parkedQueries: number;
+  /** A deep copy of the whole state, to `restore()` later. */
+  snapshot(): DevServerSnapshot;
+  /** Puts a snapshot back; indexes go backwards and parked queries answer at once. */
+  restore(snapshot: DevServerSnapshot): void;
+  /** Destroys every open client connection (the server keeps listening). */
+  dropConnections(): void;
+  /** Forgets the tombstones of deleted keys, as Consul's reaper does. */
+  reapTombstones(): void;
+  /** Stops listening, drops every connection and timer, and flushes `dataFile`. */
+  close(): Promise<void>;
+}
+
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const host = options.host ?? '127.0.0.1';
+  const datacenter = options.datacenter ?? 'dc1';
+  const onError =
+    options.onError ?? ((error: Error) => console.error(`consul-dev: ${error.message}`));
+  let persist: SnapshotFile | undefined;
+  const state = new DevState(options.nodeName ?? hostname(), datacenter, () => persist?.schedule());
+  if (options.dataFile) {
+    const saved = await loadSnapshot(options.dataFile);
+    if (saved) state.restore(saved);
+    persist = new SnapshotFile(options.dataFile, () => state.snapshot(), onError);
+  }
+  if (!state.catalog.node(state.agent.node)) state.agent.join();
+
+  const context: RouteContext = { state, datacenter, pretty: (r) => r.query.has('pretty') };
+  const routes = [
+    ...kvRoutes(context),
+    ...txnRoutes(context),
+    ...agentRoutes(context),
+    ...statusRoutes(),
+    ...catalogRoutes(context),
+    ...healthRoutes(context),
+    ...eventRoutes(context),
+  ];
+  const server: Server = createServer(
+    createRouter(routes, { datacenter, aclToken: options.aclToken }),
+  );
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+
+  const dropConnections = () => {
+    for (const socket of sockets) socket.destroy();
+  };
+
+  return {
+    url: `http://${hostPart}:${port}`,
+    address: `${hostPart}:${port}`,
+    port,
+    host,
+    get parkedQueries() {
+      return state.waiters.size;
+    },
+    snapshot: () => structuredClone(state.snapshot()),
+    restore: (snapshot) => state.restore(structuredClone(snapshot)),
+    dropConnections,
+    reapTombstones: () => state.kv.reapTombstones(),
+    close: () => {
+      closing ??= (async () => {
+        state.agent.stop();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        dropConnections();
+        await closed;
+        await persist?.flush();
+      })();
+      return closing;
+    },
+  };
+}

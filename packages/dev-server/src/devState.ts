@@ -1,0 +1,100 @@
+import { Agent, type TtlDefinition } from './agent';
+import { type CatalogSnapshot, CatalogStore } from './catalogStore';
+import { type EventSnapshot, EventStore } from './eventStore';
+import { type KvSnapshot, KvStore } from './kvStore';
+import { Raft } from './raft';
+import { Waiters } from './waiters';
+
+/** Everything the server holds, as `snapshot()` returns it and `restore()` takes it back. */
+export interface DevServerSnapshot {
+  version: 1;
+  index: number;
+  kv: KvSnapshot;
+  catalog: CatalogSnapshot;
+  events: EventSnapshot;
+  ttlChecks: [string, TtlDefinition][];
+}
+
+export const kvTopics = {
+  key: (key: string) => `kv:${key}`,
+  prefix: (prefix: string) => `kvp:${prefix}`,
+};
+
+/**
+ * The server's whole state and the parked queries that read it. Writes name the topics
+ * they touch; the wake-ups run once the write is complete (on the microtask after it), so
+ * a watcher never sees a write half applied.
+ */
+export class DevState {
+  readonly raft = new Raft();
+  readonly waiters = new Waiters();
+  readonly kv = new KvStore((key) => this.kvChanged(key));
+  readonly catalog = new CatalogStore((topic) => this.changed(topic));
+  readonly events = new EventStore((topic) => this.changed(topic));
+  readonly agent: Agent;
+  private pending = new Set<string>();
+  private flushing = false;
+
+  constructor(
+    node: string,
+    datacenter: string,
+    private readonly onChange: () => void = () => {},
+  ) {
+    this.agent = new Agent(node, datacenter, this.raft, this.catalog);
+  }
+
+  private kvChanged(key: string): void {
+    this.changed(kvTopics.key(key));
+    // A key wakes the watchers of every prefix it lies under; that is one lookup per
+    // character of the key, whatever the number of waiters.
+    for (let i = 0; i <= key.length; i++) {
+      const topic = kvTopics.prefix(key.slice(0, i));
+      if (this.waiters.has(topic)) this.changed(topic);
+    }
+  }
+
+  private changed(topic: string): void {
+    this.pending.add(topic);
+    if (this.flushing) return;
+    this.flushing = true;
+    queueMicrotask(() => {
+      const topics = this.pending;
+      this.pending = new Set();
+      this.flushing = false;
+      for (const t of topics) this.waiters.wake(t);
+      this.onChange();
+    });
+  }
+
+  snapshot(): DevServerSnapshot {
+    return {
+      version: 1,
+      index: this.raft.index,
+      kv: this.kv.snapshot(),
+      catalog: this.catalog.snapshot(),
+      events: this.events.snapshot(),
+      ttlChecks: this.agent.ttlDefinitions(),
+    };
+  }
+
+  /**
+   * Replaces the state with a snapshot. As after a real snapshot restore, the index may go
+   * backwards, and every parked query answers at once with what it reads now.
+   */
+  restore(snapshot: DevServerSnapshot): void {
+    if (snapshot?.version !== 1)
+      throw new TypeError('restore() takes a value returned by snapshot()');
+    this.raft.index = snapshot.index;
+    this.kv.restore(structuredClone(snapshot.kv));
+    this.catalog.restore(snapshot.catalog);
+    this.events.restore(snapshot.events);
+    this.agent.resume(snapshot.ttlChecks);
+    this.waiters.abandonAll();
+    this.onChange();
+  }
+
+  close(): void {
+    this.agent.stop();
+    this.waiters.abandonAll();
+  }
+}

@@ -1,0 +1,90 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** A request as the routes see it: path already split from its query. */
+export interface Request {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  path: string;
+  query: URLSearchParams;
+}
+
+/** An error that becomes an HTTP answer with Consul's status and a plain-text reason. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Reply {
+  status?: number;
+  body: string | Buffer;
+  contentType?: string;
+}
+
+const JSON_TYPE = 'application/json';
+
+export function json(value: unknown, pretty = false): Reply {
+  return {
+    body: pretty ? JSON.stringify(value, null, 4) : JSON.stringify(value),
+    contentType: JSON_TYPE,
+  };
+}
+
+export function rawJson(body: string): Reply {
+  return { body, contentType: JSON_TYPE };
+}
+
+export function send(res: ServerResponse, reply: Reply, headers?: Record<string, string>): void {
+  if (res.writableEnded || res.destroyed) return;
+  const body = reply.body;
+  res.writeHead(reply.status ?? 200, {
+    ...headers,
+    'Content-Type': reply.contentType ?? 'text/plain; charset=utf-8',
+    'Content-Length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
+  });
+  res.end(body);
+}
+
+/**
+ * Reads a request body up to `limit` bytes. Past the limit it answers 413 the way Consul
+ * does for KV values, naming the size and the limit.
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw tooLarge(declared, limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(size, limit);
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+function tooLarge(size: number, limit: number): HttpError {
+  return new HttpError(413, `Request body(${size} bytes) too large, max size: ${limit} bytes.`);
+}
+
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const body = await readBody(req, limit);
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new HttpError(400, `Request decode failed: ${(error as Error).message}`);
+  }
+}
+
+/** Decodes one path segment; a malformed escape is the client's mistake, not ours. */
+export function decodePath(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new HttpError(400, `Invalid URL escape in path: ${JSON.stringify(text)}`);
+  }
+}

@@ -1,0 +1,97 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, type Request, send } from './http';
+import type { Handler, Route } from './routes/route';
+
+const METHODS = ['GET', 'PUT', 'DELETE'] as const;
+
+function tokenOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const header = req.headers['x-consul-token'];
+  if (typeof header === 'string' && header !== '') return header;
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  return query.get('token') ?? undefined;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export interface RouterOptions {
+  datacenter: string;
+  aclToken: string | undefined;
+}
+
+/** Turns the route table into one request listener with Consul's checks and error answers. */
+export function createRouter(routes: Route[], options: RouterOptions) {
+  const exact = new Map<string, Route>();
+  const prefixed: Route[] = [];
+  for (const route of routes) {
+    if (route.path.endsWith('/')) prefixed.push(route);
+    else exact.set(route.path, route);
+  }
+  prefixed.sort((a, b) => b.path.length - a.path.length);
+
+  const find = (path: string): { route: Route; rest: string } | undefined => {
+    const route = exact.get(path);
+    if (route) return { route, rest: '' };
+    for (const p of prefixed)
+      if (path.startsWith(p.path)) return { route: p, rest: path.slice(p.path.length) };
+    return undefined;
+  };
+
+  const check = (r: Request, route: Route): Handler => {
+    if (options.aclToken !== undefined && !route.public) {
+      const token = tokenOf(r.req, r.query);
+      if (token === undefined || token === 'anonymous')
+        throw new HttpError(403, 'Permission denied');
+      if (!sameSecret(token, options.aclToken)) throw new HttpError(403, 'ACL not found');
+    }
+    const dc = r.query.get('dc');
+    if (dc && dc !== options.datacenter)
+      throw new HttpError(500, `No path to datacenter ${JSON.stringify(dc)}`);
+    if (r.query.has('stale') && r.query.has('consistent')) {
+      throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+    }
+    const handler = route[r.method as (typeof METHODS)[number]];
+    if (!handler) {
+      r.res.setHeader('Allow', METHODS.filter((m) => route[m]).join(', '));
+      throw new HttpError(405, `method ${r.method} not allowed`);
+    }
+    return handler;
+  };
+
+  const fail = (r: Request, error: unknown) => {
+    const status = error instanceof HttpError ? error.status : 500;
+    const message = error instanceof Error ? error.message : String(error);
+    if (r.res.headersSent) {
+      r.res.destroy();
+      return;
+    }
+    // A body we stopped reading (too large, bad JSON) would otherwise be taken as the next request.
+    if (!r.req.complete) r.res.setHeader('Connection', 'close');
+    send(r.res, { status, body: message });
+  };
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const r: Request = {
+      req,
+      res,
+      method: req.method ?? 'GET',
+      path: q < 0 ? url : url.slice(0, q),
+      query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+    };
+    try {
+      const found = find(r.path);
+      if (!found) throw new HttpError(404, `Unknown endpoint ${r.path}`);
+      const result = check(r, found.route)(r, found.rest);
+      if (result) result.catch((error: unknown) => fail(r, error));
+    } catch (error) {
+      fail(r, error);
+    }
+  };
+}

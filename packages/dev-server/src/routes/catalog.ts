@@ -1,0 +1,244 @@
+import { serviceInput } from '../agent';
+import { serveBlocking } from '../blocking';
+import {
+  type CatalogNode,
+  type CatalogService,
+  CHECK_STATUSES,
+  type CheckStatus,
+  topics,
+} from '../catalogStore';
+import { GoObject } from '../goJson';
+import { decodePath, HttpError, json, type Request, readJson, send } from '../http';
+import { missing } from './agent';
+import type { Route, RouteContext } from './route';
+
+function serviceNode(node: CatalogNode, s: CatalogService, datacenter: string) {
+  return {
+    ID: node.ID,
+    Node: node.Node,
+    Address: node.Address,
+    Datacenter: datacenter,
+    TaggedAddresses: node.TaggedAddresses,
+    NodeMeta: node.Meta,
+    ServiceKind: '',
+    ServiceID: s.ID,
+    ServiceName: s.Service,
+    ServiceTags: s.Tags,
+    ServiceAddress: s.Address,
+    ServiceWeights: s.Weights,
+    ServiceMeta: s.Meta,
+    ServicePort: s.Port,
+    ServiceEnableTagOverride: s.EnableTagOverride,
+    CreateIndex: s.CreateIndex,
+    ModifyIndex: s.ModifyIndex,
+  };
+}
+
+const hasTags = (s: CatalogService, tags: string[]) => tags.every((t) => s.Tags.includes(t));
+
+export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Route[] {
+  const { catalog, waiters, raft } = state;
+  const read = (r: Request, topic: string, index: () => number, value: () => unknown) =>
+    serveBlocking(r, waiters, {
+      topic,
+      run: () => ({ index: BigInt(index()), ...json(value(), pretty(r)) }),
+    });
+
+  const register = async (r: Request) => {
+    const body = new GoObject(await readJson(r.req, 1024 * 1024), 'registration');
+    const node = body.string('Node') || missing('node name');
+    const address = body.string('Address') || missing('node address');
+    const service = body.object('Service');
+    const checks = [
+      ...(body.object('Check') ? [body.object('Check')!] : []),
+      ...body.objects('Checks'),
+    ];
+    const checkInputs = checks.map((c) => {
+      const status = c.string('Status', 'critical');
+      if (!CHECK_STATUSES.includes(status as CheckStatus))
+        throw new HttpError(400, `Invalid check status: ${JSON.stringify(status)}`);
+      const name = c.string('Name') || missing('check name');
+      return {
+        Node: node,
+        CheckID: c.string('CheckID') || name,
+        Name: name,
+        Status: status as CheckStatus,
+        Notes: c.string('Notes'),
+        Output: c.string('Output'),
+        ServiceID: c.string('ServiceID'),
+        Type: '',
+      };
+    });
+    const serviceName = service
+      ? service.string('Service') || service.string('Name') || missing('service name')
+      : '';
+    const index = raft.next();
+    const existing = catalog.node(node);
+    if (!body.boolean('SkipNodeUpdate') || !existing) {
+      catalog.upsertNode(
+        {
+          ID: body.string('ID') || existing?.ID || '',
+          Node: node,
+          Address: address,
+          Datacenter: datacenter,
+          TaggedAddresses: body.stringMap('TaggedAddresses'),
+          Meta: body.stringMap('NodeMeta'),
+        },
+        index,
+      );
+    }
+    if (service) {
+      catalog.upsertService(
+        node,
+        serviceInput(
+          service.string('ID') || serviceName,
+          serviceName,
+          service.strings('Tags'),
+          service.string('Address'),
+          service.number('Port'),
+          service.stringMap('Meta'),
+          service.boolean('EnableTagOverride'),
+        ),
+        index,
+      );
+    }
+    for (const check of checkInputs) catalog.upsertCheck(node, check, index);
+    send(r.res, json(true));
+  };
+
+  const deregister = async (r: Request) => {
+    const body = new GoObject(await readJson(r.req, 1024 * 1024), 'deregistration');
+    const node = body.string('Node') || missing('node name');
+    const index = raft.next();
+    if (body.has('ServiceID')) catalog.deleteService(node, body.string('ServiceID'), index);
+    else if (body.has('CheckID')) catalog.deleteCheck(node, body.string('CheckID'), index);
+    else catalog.deleteNode(node, index);
+    send(r.res, json(true));
+  };
+
+  return [
+    { path: '/v1/catalog/register', PUT: register },
+    { path: '/v1/catalog/deregister', PUT: deregister },
+    { path: '/v1/catalog/datacenters', GET: (r) => send(r.res, json([datacenter])) },
+    {
+      path: '/v1/catalog/services',
+      GET: (r) =>
+        read(
+          r,
+          topics.services,
+          () => catalog.tableIndex('services'),
+          () => catalog.serviceNames(),
+        ),
+    },
+    {
+      path: '/v1/catalog/nodes',
+      GET: (r) =>
+        read(
+          r,
+          topics.nodes,
+          () => catalog.tableIndex('nodes'),
+          () => catalog.allNodes(),
+        ),
+    },
+    {
+      path: '/v1/catalog/service/',
+      GET: (r, rest) => {
+        const name = decodePath(rest) || missing('service name');
+        const tags = r.query.getAll('tag');
+        read(
+          r,
+          topics.service(name),
+          () => catalog.serviceIndex(name),
+          () =>
+            catalog
+              .instances(name)
+              .filter(({ service }) => hasTags(service, tags))
+              .map(({ node, service }) => serviceNode(node, service, datacenter)),
+        );
+      },
+    },
+    {
+      path: '/v1/catalog/node/',
+      GET: (r, rest) => {
+        const name = decodePath(rest) || missing('node name');
+        read(
+          r,
+          topics.nodes,
+          () => Math.max(catalog.tableIndex('nodes'), catalog.tableIndex('services')),
+          () => {
+            const node = catalog.node(name);
+            if (!node) return null;
+            return {
+              Node: node,
+              Services: Object.fromEntries(catalog.servicesOf(name).map((s) => [s.ID, s])),
+            };
+          },
+        );
+      },
+    },
+  ];
+}
+
+export function healthRoutes({ state, pretty }: RouteContext): Route[] {
+  const { catalog, waiters } = state;
+  const checks = (r: Request, value: () => unknown) =>
+    serveBlocking(r, waiters, {
+      topic: topics.checks,
+      run: () => ({ index: BigInt(catalog.tableIndex('checks')), ...json(value(), pretty(r)) }),
+    });
+
+  return [
+    {
+      path: '/v1/health/service/',
+      GET: (r, rest) => {
+        const name = decodePath(rest) || missing('service name');
+        const tags = r.query.getAll('tag');
+        const passingOnly = r.query.has('passing');
+        serveBlocking(r, waiters, {
+          topic: topics.service(name),
+          run: () => {
+            const entries = catalog
+              .instances(name)
+              .filter(({ service }) => hasTags(service, tags))
+              .map(({ node, service }) => ({
+                Node: node,
+                Service: service,
+                Checks: catalog
+                  .checksOf(node.Node)
+                  .filter((c) => c.ServiceID === '' || c.ServiceID === service.ID),
+              }))
+              .filter((e) => !passingOnly || e.Checks.every((c) => c.Status === 'passing'));
+            return { index: BigInt(catalog.serviceIndex(name)), ...json(entries, pretty(r)) };
+          },
+        });
+      },
+    },
+    {
+      path: '/v1/health/checks/',
+      GET: (r, rest) => {
+        const name = decodePath(rest) || missing('service name');
+        checks(r, () => catalog.allChecks().filter((c) => c.ServiceName === name));
+      },
+    },
+    {
+      path: '/v1/health/state/',
+      GET: (r, rest) => {
+        const wanted = decodePath(rest);
+        if (wanted !== 'any' && !CHECK_STATUSES.includes(wanted as CheckStatus)) {
+          throw new HttpError(
+            400,
+            `Invalid state ${JSON.stringify(wanted)}: use any, passing, warning or critical`,
+          );
+        }
+        checks(r, () => catalog.allChecks().filter((c) => wanted === 'any' || c.Status === wanted));
+      },
+    },
+    {
+      path: '/v1/health/node/',
+      GET: (r, rest) => {
+        const name = decodePath(rest) || missing('node name');
+        checks(r, () => catalog.checksOf(name));
+      },
+    },
+  ];
+}
