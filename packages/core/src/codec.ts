@@ -1,0 +1,57 @@
+import { parse as parseYaml } from 'yaml';
+import { DecodeError, InvalidInputError } from './errors';
+
+export type ValueFormat = 'json' | 'yaml' | 'text';
+
+/** The format a key's extension names (`.json`, `.yaml`/`.yml`), or text. */
+export function formatOfKey(key: string): ValueFormat {
+  if (/\.json$/i.test(key)) return 'json';
+  if (/\.ya?ml$/i.test(key)) return 'yaml';
+  return 'text';
+}
+
+/** Decodes a stored value; a value that is not the JSON/YAML it should be names its key. */
+export function decodeValue(bytes: Buffer, format: ValueFormat, key: string): unknown {
+  const text = bytes.toString('utf8');
+  if (format === 'text') return text;
+  try {
+    return format === 'json' ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new DecodeError(
+      `Value of key ${JSON.stringify(key)} is not valid ${format.toUpperCase()}: ${(error as Error).message.split('\n')[0]}. Fix the value in Consul; the last good value stays in use.`,
+      key,
+      { cause: error },
+    );
+  }
+}
+
+/** Strings and bytes are stored as they are; anything else as JSON. */
+export function encodeValue(value: unknown, key: string): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+    throw new InvalidInputError(
+      `Value for key ${JSON.stringify(key)} is ${typeof value}; pass a string, bytes, or a JSON-serialisable value.`,
+    );
+  }
+  try {
+    return Buffer.from(JSON.stringify(value), 'utf8');
+  } catch (error) {
+    throw new InvalidInputError(
+      `Value for key ${JSON.stringify(key)} cannot be serialised as JSON: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** Reads `a.b.0.c` inside a decoded document; undefined when any step is missing. */
+export function readPath(document: unknown, path: string): unknown {
+  if (path === '') return document;
+  let at: unknown = document;
+  for (const part of path.split('.')) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string, unknown>)[part];
+  }
+  return at;
+}

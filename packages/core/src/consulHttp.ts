@@ -1,0 +1,166 @@
+import { EventEmitter } from 'node:events';
+import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import Consul from 'consul';
+import type { Connection, Consistency } from './connection';
+import {
+  ConsulRequestError,
+  ConsulUnavailableError,
+  type ConsulWatchError,
+  PermissionDeniedError,
+} from './errors';
+
+/** Per-call settings; unset ones fall back to the connection's. */
+export interface CallSettings {
+  token?: string;
+  datacenter?: string;
+  consistency?: Consistency;
+  /** Blocking index to send (omitted when undefined). */
+  index?: bigint;
+  /** Blocking wait in ms. */
+  waitMs?: number;
+  signal?: AbortSignal;
+  /** Socket timeout in ms. Default: wait + wait/16 + 5 s for blocking reads, 30 s otherwise. */
+  timeoutMs?: number;
+  /** Non-2xx statuses that are answers, not failures (409 for a rolled-back txn). */
+  acceptStatus?: number[];
+}
+
+export interface ConsulResponse<T> {
+  body: T | undefined;
+  status: number;
+  /** X-Consul-Index, as a bigint: the event list's index uses all 64 bits. */
+  index: bigint | undefined;
+}
+
+/** The options object the `consul` client's methods take (common part). */
+export interface ClientCallOptions {
+  token?: string;
+  dc?: string;
+  stale?: boolean;
+  consistent?: boolean;
+  index?: string;
+  wait?: string;
+  timeout: number;
+  ctx: EventEmitter & { includeResponse: boolean };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the client's own typings omit most of what it accepts
+type AnyClient = any;
+
+const isAbort = (error: unknown) => (error as { isAbort?: boolean })?.isAbort === true;
+
+/**
+ * All HTTP to Consul goes through here, over the npm `consul` client: one keep-alive agent
+ * per connection (destroyed by `close()`), abort through the client's `ctx`, and failures
+ * turned into typed errors. The token travels in the X-Consul-Token header only (the client
+ * puts `token` there) and is never part of a message.
+ */
+export class ConsulHttp {
+  readonly client: AnyClient;
+  private readonly agent: HttpAgent | HttpsAgent;
+
+  constructor(readonly connection: Connection) {
+    this.agent = connection.secure
+      ? new HttpsAgent({ keepAlive: true, ...connection.tls })
+      : new HttpAgent({ keepAlive: true });
+    this.client = new Consul({
+      baseUrl: connection.baseUrl,
+      agent: this.agent,
+    } as ConstructorParameters<typeof Consul>[0]);
+  }
+
+  /**
+   * Runs one client call. `what` names the operation and its key or watch for messages.
+   * A 404 is not an error here: the body is undefined and the caller decides.
+   */
+  async call<T>(
+    what: string,
+    settings: CallSettings,
+    invoke: (client: AnyClient, options: ClientCallOptions) => Promise<unknown>,
+  ): Promise<ConsulResponse<T>> {
+    const { signal } = settings;
+    signal?.throwIfAborted();
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    const options: ClientCallOptions = { ctx, timeout: settings.timeoutMs ?? 30_000 };
+    const token = settings.token ?? this.connection.token;
+    if (token) options.token = token;
+    const dc = settings.datacenter ?? this.connection.datacenter;
+    if (dc) options.dc = dc;
+    const consistency = settings.consistency ?? this.connection.consistency;
+    if (consistency === 'stale') options.stale = true;
+    if (consistency === 'consistent') options.consistent = true;
+    if (settings.index !== undefined) {
+      const waitMs = settings.waitMs ?? 5 * 60_000;
+      options.index = settings.index.toString();
+      options.wait = `${Math.max(1, Math.round(waitMs))}ms`;
+      // Consul adds up to wait/16 of jitter; the socket must outlive that.
+      options.timeout = settings.timeoutMs ?? waitMs + waitMs / 16 + 5_000;
+    }
+    const onAbort = () => ctx.emit('cancel');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = (await invoke(this.client, options)) as [
+        IncomingMessage & { statusCode: number },
+        T?,
+      ];
+      const [res, body] = result;
+      const header = res.headers['x-consul-index'];
+      return {
+        body,
+        status: res.statusCode,
+        index: typeof header === 'string' && /^\d+$/.test(header) ? BigInt(header) : undefined,
+      };
+    } catch (error) {
+      if (signal?.aborted || isAbort(error)) throw signal?.reason ?? error;
+      const response = (error as { response?: { statusCode: number; body: T } }).response;
+      if (response && settings.acceptStatus?.includes(response.statusCode)) {
+        return { body: response.body, status: response.statusCode, index: undefined };
+      }
+      throw this.translate(what, error);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Turns a client failure into a typed error that names the operation, never the token. */
+  translate(what: string, error: unknown): ConsulWatchError {
+    const e = error as {
+      response?: { statusCode?: number; body?: unknown };
+      code?: string;
+      message?: string;
+    };
+    const status = e.response?.statusCode;
+    const reason =
+      typeof e.response?.body === 'string' && e.response.body.trim() !== ''
+        ? e.response.body.trim()
+        : undefined;
+    const where = this.connection.display;
+    if (status === 403) {
+      return new PermissionDeniedError(
+        `${what}: Consul at ${where} denied the request (403 ${reason ?? 'Permission denied'}). Check that the ACL token is set and its policy grants this access.`,
+      );
+    }
+    if (status === 429 || (status !== undefined && status >= 500)) {
+      return new ConsulUnavailableError(
+        `${what}: Consul at ${where} answered ${status}${reason ? ` (${reason})` : ''}; will retry.`,
+        status,
+      );
+    }
+    if (status !== undefined) {
+      return new ConsulRequestError(
+        `${what}: Consul at ${where} refused the request with ${status}${reason ? `: ${reason}` : ''}.`,
+        status,
+      );
+    }
+    const code = e.code ?? (/timed out/.test(e.message ?? '') ? 'ETIMEDOUT' : 'an error');
+    return new ConsulUnavailableError(
+      `${what}: cannot reach Consul at ${where} (${code}). Is the agent running and CONSUL_HTTP_ADDR right?`,
+    );
+  }
+
+  /** Releases every socket. */
+  close(): void {
+    this.agent.destroy();
+  }
+}

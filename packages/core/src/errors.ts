@@ -1,0 +1,84 @@
+/** Stable codes, one per failure a caller can act on. */
+export type ConsulWatchErrorCode =
+  | 'INVALID_INPUT'
+  | 'NOT_FOUND'
+  | 'PERMISSION_DENIED'
+  | 'CONSUL_UNAVAILABLE'
+  | 'CONSUL_ERROR'
+  | 'DECODE_FAILED'
+  | 'TIMEOUT'
+  | 'HANDLER_FAILED';
+
+/** The base of every error consul-watch raises; `code` is stable across versions. */
+export class ConsulWatchError extends Error {
+  readonly code: ConsulWatchErrorCode;
+
+  constructor(code: ConsulWatchErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A key, value, option or watch parameter that cannot be sent to Consul. */
+export class InvalidInputError extends ConsulWatchError {
+  constructor(message: string) {
+    super('INVALID_INPUT', message);
+  }
+}
+
+/** The key (or other entity) does not exist, where the caller asked for an error. */
+export class NotFoundError extends ConsulWatchError {
+  constructor(
+    message: string,
+    readonly key: string,
+  ) {
+    super('NOT_FOUND', message);
+  }
+}
+
+/** Consul answered 403: the token is missing, unknown or lacks the rights. */
+export class PermissionDeniedError extends ConsulWatchError {
+  constructor(message: string) {
+    super('PERMISSION_DENIED', message);
+  }
+}
+
+/** Consul could not be reached, or answered 5xx/429. */
+export class ConsulUnavailableError extends ConsulWatchError {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super('CONSUL_UNAVAILABLE', message, options);
+  }
+}
+
+/** Consul refused the request (4xx other than 403/404), with its reason. */
+export class ConsulRequestError extends ConsulWatchError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super('CONSUL_ERROR', message);
+  }
+}
+
+/** A value is not the JSON/YAML it should be; the last good value stays in force. */
+export class DecodeError extends ConsulWatchError {
+  constructor(
+    message: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super('DECODE_FAILED', message, options);
+  }
+}
+
+/** A wait bounded by the caller (`ready()`, a handler) ran out. */
+export class TimeoutError extends ConsulWatchError {
+  constructor(message: string) {
+    super('TIMEOUT', message);
+  }
+}

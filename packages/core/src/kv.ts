@@ -1,0 +1,265 @@
+import { decodeValue, encodeValue, formatOfKey, readPath, type ValueFormat } from './codec';
+import type { CallSettings, ConsulHttp } from './consulHttp';
+import { InvalidInputError, NotFoundError } from './errors';
+import { validateKey, validateValueSize } from './keys';
+
+/** One KV entry, its value as bytes, its key relative to the connection's prefix. */
+export interface KvEntry {
+  key: string;
+  value: Buffer;
+  flags: number;
+  createIndex: number;
+  modifyIndex: number;
+  lockIndex: number;
+  session?: string;
+}
+
+/** The entry as Consul sends it, Value already base64-decoded by the client. */
+export interface RawKvEntry {
+  Key: string;
+  Value: Buffer | null;
+  Flags: number;
+  CreateIndex: number;
+  ModifyIndex: number;
+  LockIndex: number;
+  Session?: string;
+}
+
+export function toEntry(raw: RawKvEntry, prefix: string): KvEntry {
+  const entry: KvEntry = {
+    key: prefix && raw.Key.startsWith(prefix) ? raw.Key.slice(prefix.length) : raw.Key,
+    value: raw.Value ?? Buffer.alloc(0),
+    flags: raw.Flags,
+    createIndex: raw.CreateIndex,
+    modifyIndex: raw.ModifyIndex,
+    lockIndex: raw.LockIndex,
+  };
+  if (raw.Session) entry.session = raw.Session;
+  return entry;
+}
+
+export interface GetOptions {
+  /** How to decode: by default from the key's extension (`.json`, `.yaml`), else text. */
+  format?: ValueFormat;
+  /** Throw NotFoundError instead of returning undefined when the key is missing. */
+  required?: boolean;
+}
+
+export interface PutOptions {
+  /** Opaque uint64 stored with the value (0 to 2^53-1 here). */
+  flags?: number;
+  /** Check-and-set: write only if the entry's ModifyIndex equals this (0: only if absent). */
+  cas?: number;
+}
+
+export interface DeleteOptions {
+  /** Delete every key under the given prefix. */
+  recurse?: boolean;
+  /** Delete only if the entry's ModifyIndex equals this. */
+  cas?: number;
+}
+
+export type KvTxnOp =
+  | { verb: 'set'; key: string; value: unknown; flags?: number }
+  | { verb: 'cas'; key: string; value: unknown; index: number; flags?: number }
+  | { verb: 'get'; key: string }
+  | { verb: 'get-tree'; key: string }
+  | { verb: 'check-index'; key: string; index: number }
+  | { verb: 'check-not-exists'; key: string }
+  | { verb: 'delete'; key: string }
+  | { verb: 'delete-tree'; key: string }
+  | { verb: 'delete-cas'; key: string; index: number };
+
+export interface KvTxnResult {
+  /** True when every operation applied; false when Consul rolled all of them back. */
+  ok: boolean;
+  results: KvEntry[];
+  errors: { opIndex: number; what: string }[];
+}
+
+/** Consul's limit on operations in one transaction. */
+export const TXN_MAX_OPS = 128;
+
+function checkIndex(value: unknown, name: string, key: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidInputError(
+      `${name} for key ${JSON.stringify(key)} must be a whole number ≥ 0, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** KV operations over one connection; every key is relative to the connection's prefix. */
+export class KvClient {
+  constructor(
+    private readonly http: ConsulHttp,
+    private readonly settings: CallSettings = {},
+  ) {}
+
+  private get prefix(): string {
+    return this.http.connection.prefix;
+  }
+
+  private path(key: string): string {
+    return this.prefix + key;
+  }
+
+  /** The whole entry (bytes, flags, indexes), or undefined. */
+  async getEntry(key: string): Promise<KvEntry | undefined> {
+    validateKey(key);
+    const res = await this.http.call<RawKvEntry>(
+      `get ${JSON.stringify(key)}`,
+      this.settings,
+      (c, o) => c.kv.get({ ...o, key: this.path(key), buffer: true }),
+    );
+    return res.body ? toEntry(res.body, this.prefix) : undefined;
+  }
+
+  async getBuffer(key: string): Promise<Buffer | undefined> {
+    return (await this.getEntry(key))?.value;
+  }
+
+  async getString(key: string): Promise<string | undefined> {
+    return (await this.getEntry(key))?.value.toString('utf8');
+  }
+
+  async getJson<T = unknown>(key: string): Promise<T | undefined> {
+    return this.get<T>(key, '', { format: 'json' });
+  }
+
+  /**
+   * Reads a key decoded by its format (JSON, YAML or text, from the key's extension or the
+   * `format` option); with `path` (`db.host`), one field inside the document. Missing key or
+   * field → undefined (or NotFoundError with `required`); a value that does not decode →
+   * DecodeError naming the key.
+   */
+  async get<T = unknown>(
+    key: string,
+    path?: string,
+    options: GetOptions = {},
+  ): Promise<T | undefined> {
+    const entry = await this.getEntry(key);
+    if (!entry) {
+      if (options.required)
+        throw new NotFoundError(
+          `Key ${JSON.stringify(key)} does not exist in Consul. Write it first, or read without required.`,
+          key,
+        );
+      return undefined;
+    }
+    const format =
+      options.format ?? (path ? (formatOfKey(key) === 'yaml' ? 'yaml' : 'json') : formatOfKey(key));
+    const document = decodeValue(entry.value, format, key);
+    const value = path ? readPath(document, path) : document;
+    if (value === undefined && options.required) {
+      throw new NotFoundError(
+        `Key ${JSON.stringify(key)} has no field ${JSON.stringify(path)}.`,
+        key,
+      );
+    }
+    return value as T;
+  }
+
+  /** Writes a string, bytes, or any other value as JSON. False when a `cas` check failed. */
+  async put(key: string, value: unknown, options: PutOptions = {}): Promise<boolean> {
+    validateKey(key);
+    const bytes = encodeValue(value, key);
+    validateValueSize(bytes, key);
+    const extra: Record<string, unknown> = {};
+    if (options.flags !== undefined) extra.flags = checkIndex(options.flags, 'flags', key);
+    if (options.cas !== undefined) extra.cas = checkIndex(options.cas, 'cas', key);
+    const res = await this.http.call<boolean>(`put ${JSON.stringify(key)}`, this.settings, (c, o) =>
+      c.kv.set({ ...o, ...extra, key: this.path(key), value: bytes }),
+    );
+    return res.body === true;
+  }
+
+  /** Deletes one key, or with `recurse` every key under a prefix. False when `cas` failed. */
+  async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
+    validateKey(key, options.recurse ? 'prefix' : 'key');
+    if (options.recurse && options.cas !== undefined) {
+      throw new InvalidInputError(
+        `delete of ${JSON.stringify(key)}: cas cannot be combined with recurse`,
+      );
+    }
+    if (options.recurse && this.path(key) === '') {
+      throw new InvalidInputError(
+        'delete with recurse and an empty prefix would erase the whole KV store; name a prefix',
+      );
+    }
+    const extra: Record<string, unknown> = {};
+    if (options.recurse) extra.recurse = true;
+    if (options.cas !== undefined) extra.cas = checkIndex(options.cas, 'cas', key);
+    const res = await this.http.call<boolean>(
+      `delete ${JSON.stringify(key)}`,
+      this.settings,
+      (c, o) => c.kv.del({ ...o, ...extra, key: this.path(key) }),
+    );
+    return res.body === true;
+  }
+
+  /** Every entry under a prefix, sorted by key. */
+  async list(prefix = ''): Promise<KvEntry[]> {
+    validateKey(prefix, 'prefix');
+    const res = await this.http.call<RawKvEntry[]>(
+      `list ${JSON.stringify(prefix)}`,
+      this.settings,
+      (c, o) => c.kv.get({ ...o, key: this.path(prefix), recurse: true, buffer: true }),
+    );
+    return (res.body ?? []).map((raw) => toEntry(raw, this.prefix));
+  }
+
+  /** Key names under a prefix; with a separator, each folder once (`app/db/`). */
+  async keys(prefix = '', options: { separator?: string } = {}): Promise<string[]> {
+    validateKey(prefix, 'prefix');
+    const res = await this.http.call<string[]>(
+      `keys ${JSON.stringify(prefix)}`,
+      this.settings,
+      (c, o) =>
+        c.kv.keys({
+          ...o,
+          key: this.path(prefix),
+          ...(options.separator ? { separator: options.separator } : {}),
+        }),
+    );
+    return (res.body ?? []).map((k) =>
+      this.prefix && k.startsWith(this.prefix) ? k.slice(this.prefix.length) : k,
+    );
+  }
+
+  /** Applies up to 128 operations atomically: all of them, or none. */
+  async txn(ops: KvTxnOp[]): Promise<KvTxnResult> {
+    if (!Array.isArray(ops) || ops.length === 0)
+      throw new InvalidInputError('txn needs a non-empty array of operations');
+    if (ops.length > TXN_MAX_OPS) {
+      throw new InvalidInputError(
+        `txn has ${ops.length} operations; Consul applies at most ${TXN_MAX_OPS} in one transaction. Split it.`,
+      );
+    }
+    const body = ops.map((op) => {
+      const tree = op.verb === 'get-tree' || op.verb === 'delete-tree';
+      validateKey(op.key, tree ? 'prefix' : 'key');
+      const kv: Record<string, unknown> = { Verb: op.verb, Key: this.path(op.key) };
+      if ('value' in op) {
+        const bytes = encodeValue(op.value, op.key);
+        validateValueSize(bytes, op.key);
+        kv.Value = bytes.toString('base64');
+      }
+      if ('flags' in op && op.flags !== undefined) kv.Flags = checkIndex(op.flags, 'flags', op.key);
+      if ('index' in op) kv.Index = checkIndex(op.index, 'index', op.key);
+      return { KV: kv };
+    });
+    const res = await this.http.call<{
+      Results: { KV: RawKvEntry & { Value: string | null } }[] | null;
+      Errors: { OpIndex: number; What: string }[] | null;
+    }>('txn', { ...this.settings, acceptStatus: [409] }, (c, o) => c.transaction.create(body, o));
+    const results = (res.body?.Results ?? []).map(({ KV }) =>
+      toEntry(
+        { ...KV, Value: KV.Value === null ? null : Buffer.from(KV.Value, 'base64') },
+        this.prefix,
+      ),
+    );
+    const errors = (res.body?.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What }));
+    return { ok: res.status === 200, results, errors };
+  }
+}
