@@ -82,3 +82,10 @@ export class TimeoutError extends ConsulWatchError {
     super('TIMEOUT', message);
   }
 }
+
+/** A change handler threw or rejected; the watch went on. */
+export class HandlerError extends ConsulWatchError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('HANDLER_FAILED', message, options);
+  }
+}

@@ -1,1 +1,44 @@
+export type { BackoffOptions } from './backoff';
+export type { ValueFormat } from './codec';
+export {
+  type Connection,
+  type ConnectionOptions,
+  type Consistency,
+  resolveConnection,
+} from './connection';
+export {
+  type ConsulWatch,
+  type ConsulWatchOptions,
+  createConsulWatch,
+  DEFAULT_ENGINE,
+  type WatchRequest,
+} from './consulWatch';
 export * from './errors';
+export type {
+  DeleteOptions,
+  GetOptions,
+  KvClient,
+  KvEntry,
+  KvTxnOp,
+  KvTxnResult,
+  PutOptions,
+} from './kv';
+export type { KvKeyChange } from './kvDiff';
+export { consoleLogger, type Logger, silentLogger } from './logger';
+export type { EngineOptions } from './sharedWatch';
+export { Watch, type WatchOptions } from './watch';
+export type {
+  CatalogChange,
+  CatalogNode,
+  EventChange,
+  HealthCheck,
+  KvChange,
+  ServiceEntry,
+  ServiceSummary,
+  WatchChange,
+  WatchSettings,
+  WatchSpec,
+  WatchTypeName,
+} from './watchTypes';
+export type { CheckState, ChecksParams, ServiceParams } from './watchTypes/catalog';
+export type { EventParams, UserEvent } from './watchTypes/event';

@@ -1,0 +1,87 @@
+import { type ConnectionOptions, resolveConnection } from './connection';
+import { ConsulHttp } from './consulHttp';
+import { KvClient } from './kv';
+import type { EngineOptions } from './sharedWatch';
+import { Watch, type WatchOptions } from './watch';
+import { WatchHub } from './watchHub';
+import type { WatchChange, WatchSpec } from './watchTypes';
+
+export interface ConsulWatchOptions extends ConnectionOptions {
+  /** Defaults for every watch's blocking query. */
+  watch?: EngineOptions;
+}
+
+export type WatchRequest = WatchSpec & WatchOptions & EngineOptions;
+
+/** Engine defaults, stated once. */
+export const DEFAULT_ENGINE: Required<Omit<EngineOptions, 'backoff'>> = {
+  waitMs: 5 * 60_000,
+  minIntervalMs: 10,
+};
+
+export interface ConsulWatch {
+  /** KV operations, relative to the `prefix` option. */
+  readonly kv: KvClient;
+  /** Where the client talks to, without credentials: `http://127.0.0.1:8500`. */
+  readonly address: string;
+  /**
+   * Subscribes to a watch. Subscriptions with the same type, parameters and settings share
+   * one blocking query.
+   */
+  watch<S extends WatchRequest>(
+    request: S,
+    onChange?: (change: WatchChange<S['type']>) => void | Promise<void>,
+  ): Watch<S['type']>;
+  /** Number of distinct blocking queries running now. */
+  readonly activeQueries: number;
+  /** Stops every watch and releases every socket and timer. */
+  close(): Promise<void>;
+}
+
+const ENGINE_KEYS = ['waitMs', 'minIntervalMs', 'backoff'] as const;
+
+/** The front door of core: one connection to Consul, its KV operations and its watches. */
+export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch {
+  const connection = resolveConnection(options);
+  const http = new ConsulHttp(connection);
+  const hub = new WatchHub(http, { ...DEFAULT_ENGINE, ...options.watch }, connection.logger);
+  const watches = new Set<Watch>();
+  let closed = false;
+  return {
+    kv: new KvClient(http),
+    address: connection.display,
+    get activeQueries() {
+      return hub.size;
+    },
+    watch(request, onChange) {
+      if (closed) throw new Error('this consul-watch client is closed; create a new one');
+      const { initial, ...rest } = request as WatchRequest;
+      const engine: EngineOptions = {};
+      const spec: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(rest)) {
+        if ((ENGINE_KEYS as readonly string[]).includes(k))
+          (engine as Record<string, unknown>)[k] = v;
+        else spec[k] = v;
+      }
+      const { shared, release } = hub.acquire(spec as unknown as WatchSpec, engine);
+      const watch: Watch = new Watch(
+        shared,
+        async () => {
+          watches.delete(watch);
+          await release();
+        },
+        initial === undefined ? {} : { initial },
+        connection.logger,
+        onChange as never,
+      );
+      watches.add(watch);
+      return watch as never;
+    },
+    async close() {
+      closed = true;
+      await Promise.all([...watches].map((w) => w.stop()));
+      await hub.close();
+      http.close();
+    },
+  };
+}

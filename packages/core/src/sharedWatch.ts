@@ -1,0 +1,125 @@
+import { type BackoffOptions } from './backoff';
+import { runBlockingQuery } from './blockingQuery';
+import type { CallSettings, ConsulHttp } from './consulHttp';
+import { ConsulWatchError, DecodeError } from './errors';
+import type { Logger } from './logger';
+import type { AnyWatchType } from './watchTypes';
+
+export interface EngineOptions {
+  waitMs?: number;
+  minIntervalMs?: number;
+  backoff?: BackoffOptions;
+}
+
+export interface SharedWatchListener {
+  /** The shared state moved; pull what you need. */
+  changed(): void;
+  error(error: ConsulWatchError): void;
+  ready(): void;
+}
+
+/**
+ * One blocking query and the state it keeps, shared by every subscriber of the same type,
+ * parameters and settings: a thousand subscribers of one prefix hold one connection.
+ */
+export class SharedWatch {
+  /** The latest state; undefined until the first answer. */
+  state: unknown;
+  /** The index the current state was first seen at. */
+  index = 0n;
+  /** The last transition, so subscribers that were up to date reuse its diff. */
+  last: { from: unknown; to: unknown; change: unknown } | undefined;
+  lastError: ConsulWatchError | undefined;
+  readonly listeners = new Set<SharedWatchListener>();
+  private controller: AbortController | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly def: AnyWatchType,
+    readonly params: unknown,
+    private readonly http: ConsulHttp,
+    private readonly settings: CallSettings,
+    private readonly engine: EngineOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  get description(): string {
+    return this.def.describe(this.params);
+  }
+
+  start(): void {
+    if (this.controller) return;
+    const controller = new AbortController();
+    this.controller = controller;
+    this.loop = runBlockingQuery({
+      signal: controller.signal,
+      ...(this.def.indexKind ? { indexKind: this.def.indexKind } : {}),
+      ...this.engine,
+      fetch: (index, waitMs, signal) =>
+        this.def.fetch(this.params, {
+          http: this.http,
+          settings: this.settings,
+          index,
+          waitMs,
+          signal,
+        }),
+      onAnswer: (body, index) => this.answer(body, index),
+      onError: (error, retryInMs) => {
+        this.logger.warn(`watch ${this.description}: ${error.message}`, {
+          code: error.code,
+          retryInMs,
+        });
+        this.fail(error);
+      },
+      onRecover: () => {
+        this.lastError = undefined;
+        this.logger.info(`watch ${this.description}: connected again`);
+      },
+    });
+  }
+
+  private answer(body: unknown, index: bigint): void {
+    let next: unknown;
+    try {
+      next = this.def.normalise(body, this.params, { prefix: this.http.connection.prefix });
+    } catch (error) {
+      this.fail(
+        error instanceof ConsulWatchError
+          ? error
+          : new DecodeError(
+              `watch ${this.description}: answer could not be read: ${(error as Error).message}`,
+              this.description,
+            ),
+      );
+      return;
+    }
+    const first = this.state === undefined;
+    const change = first ? undefined : this.def.diff(this.state, next, this.params);
+    if (!first && change === undefined) return; // index moved, data did not: nothing to deliver
+    if (!first) this.last = { from: this.state, to: next, change };
+    this.state = next;
+    this.index = index;
+    for (const l of [...this.listeners]) {
+      if (first) l.ready();
+      l.changed();
+    }
+  }
+
+  private fail(error: ConsulWatchError): void {
+    this.lastError = error;
+    for (const l of [...this.listeners]) l.error(error);
+  }
+
+  /** The change a subscriber that has seen `from` should get to reach `to`. */
+  changeBetween(from: unknown, to: unknown): unknown {
+    if (this.last && this.last.from === from && this.last.to === to) return this.last.change;
+    return this.def.diff(from, to, this.params);
+  }
+
+  /** Aborts the parked request at once; resolves when the loop has fully ended. */
+  async stop(): Promise<void> {
+    this.controller?.abort();
+    await this.loop;
+  }
+}

@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Fixture, fixture, gate, record, uniquePrefix } from '../test/helpers';
+
+let f: Fixture;
+beforeAll(async () => {
+  f = await fixture();
+});
+afterAll(() => f.close());
+
+describe('keyprefix watch', () => {
+  it('delivers the first state, then a set with the previous value, then a delete', async () => {
+    const prefix = uniquePrefix('kp');
+    await f.client.kv.put(`${prefix}a`, '1');
+    const watch = f.client.watch({ type: 'keyprefix', prefix });
+    const r = record(watch);
+    const first = await r.until((c) => c.initial);
+    expect(first.changes.map((c) => [c.op, c.key])).toEqual([['set', `${prefix}a`]]);
+
+    await f.client.kv.put(`${prefix}a`, '2');
+    const set = await r.until((c) => !c.initial);
+    expect(set.changes).toHaveLength(1);
+    const change = set.changes[0]!;
+    expect(change.op).toBe('set');
+    if (change.op === 'set') {
+      expect(change.entry.value.toString()).toBe('2');
+      expect(change.previous?.value.toString()).toBe('1');
+    }
+
+    const before = r.changes.length;
+    await f.client.kv.delete(`${prefix}a`);
+    const del = await r.until(() => true, before);
+    expect(del.changes).toEqual([expect.objectContaining({ op: 'delete', key: `${prefix}a` })]);
+    expect(del.entries.size).toBe(0);
+    await watch.stop();
+  });
+
+  it('delivers nothing for writes outside the prefix or rewrites of the same bytes', async () => {
+    const prefix = uniquePrefix('quiet');
+    await f.client.kv.put(`${prefix}k`, 'same');
+    const watch = f.client.watch({ type: 'keyprefix', prefix });
+    const r = record(watch);
+    await r.until((c) => c.initial);
+    await f.client.kv.put(`${uniquePrefix('elsewhere')}x`, 'noise');
+    await f.client.kv.put(`${prefix}k`, 'same'); // ModifyIndex moves, data does not
+    await f.client.kv.put(`${prefix}marker`, 'm');
+    const next = await r.until((c) => !c.initial);
+    expect(next.changes.map((c) => c.key)).toEqual([`${prefix}marker`]);
+    expect(r.changes).toHaveLength(2);
+    await watch.stop();
+  });
+
+  it('coalesces changes for a slow subscriber into one change from what it saw last', async () => {
+    const prefix = uniquePrefix('slow');
+    const hold = gate();
+    const seen: string[][] = [];
+    const watch = f.client.watch({ type: 'keyprefix', prefix, initial: false }, async (change) => {
+      seen.push(change.changes.map((c) => `${c.op}:${c.key.slice(prefix.length)}`));
+      await hold.opened;
+    });
+    await watch.ready(5_000);
+    await f.client.kv.put(`${prefix}1`, 'a');
+    const fast = record(f.client.watch({ type: 'keyprefix', prefix, initial: false }));
+    await fast.until((c) => c.entries.has(`${prefix}1`));
+    for (const k of ['2', '3', '4']) await f.client.kv.put(`${prefix}${k}`, k);
+    await f.client.kv.delete(`${prefix}1`);
+    await fast.until((c) => c.entries.size === 3 && !c.entries.has(`${prefix}1`));
+    hold.open();
+    const done = record(watch);
+    await done.until((c) => c.entries.size === 3);
+    // The slow handler saw the first write, then one change with everything after it.
+    expect(seen).toEqual([['set:1'], ['delete:1', 'set:2', 'set:3', 'set:4']]);
+    await watch.stop();
+  });
+});
+
+describe('key watch', () => {
+  it('reports a missing key as an empty first state, then its creation and deletion', async () => {
+    const key = `${uniquePrefix('key')}flag`;
+    const r = record(f.client.watch({ type: 'key', key }));
+    const first = await r.until((c) => c.initial);
+    expect(first.entries.size).toBe(0);
+    await f.client.kv.put(key, 'on');
+    const created = await r.until((c) => c.entries.size === 1);
+    expect(created.changes[0]).toMatchObject({ op: 'set', key });
+    await f.client.kv.delete(key);
+    const deleted = await r.until((c) => c.changes[0]?.op === 'delete');
+    expect(deleted.entries.size).toBe(0);
+  });
+
+  it('applies the connection prefix to watched keys and reports keys relative to it', async () => {
+    const prefix = uniquePrefix('withprefix');
+    const scoped = (await import('../src/consulWatch')).createConsulWatch({
+      address: f.agent.address,
+      prefix,
+    });
+    const r = record(scoped.watch({ type: 'key', key: 'db/host' }));
+    await r.until((c) => c.initial);
+    await f.client.kv.put(`${prefix}db/host`, 'h1');
+    const change = await r.until((c) => c.entries.has('db/host'));
+    expect(change.changes[0]?.key).toBe('db/host');
+    await scoped.close();
+  });
+});

@@ -1,0 +1,231 @@
+import { type ConsulWatchError, HandlerError, TimeoutError } from './errors';
+import type { Logger } from './logger';
+import type { SharedWatch } from './sharedWatch';
+import { Subscriber } from './subscriber';
+import type { WatchChange, WatchTypeName } from './watchTypes';
+
+export interface WatchOptions {
+  /** Deliver the first state as a change with `initial: true`. Default true. */
+  initial?: boolean;
+}
+
+type Events<T extends WatchTypeName> = {
+  change: (change: WatchChange<T>) => void | Promise<void>;
+  error: (error: ConsulWatchError) => void;
+  ready: () => void;
+};
+
+/**
+ * A subscription to one watch. Changes arrive through the callback given to `watch()`,
+ * `on('change')` listeners, or `for await (const change of watch)`; each path is served
+ * serially and in order, and a slow one gets the latest state coalesced. `stop()` releases
+ * everything; the shared blocking query ends with its last subscriber.
+ */
+export class Watch<T extends WatchTypeName = WatchTypeName> {
+  private readonly listeners: { [K in keyof Events<T>]: Set<Events<T>[K]> } = {
+    change: new Set(),
+    error: new Set(),
+    ready: new Set(),
+  };
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly iterators = new Set<() => Promise<unknown>>();
+  private readonly main: Subscriber;
+  private isReady = false;
+  private stopping: Promise<void> | undefined;
+  private readonly readyWaiters = new Set<() => void>();
+
+  /** @internal */
+  constructor(
+    private readonly shared: SharedWatch,
+    private readonly release: () => Promise<void>,
+    private readonly options: WatchOptions,
+    private readonly logger: Logger,
+    callback?: (change: WatchChange<T>) => void | Promise<void>,
+  ) {
+    if (callback) this.listeners.change.add(callback);
+    this.main = this.subscribe(async (change) => {
+      for (const listener of [...this.listeners.change]) {
+        try {
+          await listener(change as WatchChange<T>);
+        } catch (error) {
+          this.handlerFailed(error);
+        }
+      }
+    });
+    shared.start();
+    if (shared.state !== undefined) queueMicrotask(() => this.becomeReady());
+  }
+
+  get type(): T {
+    return this.shared.name as T;
+  }
+
+  /** Names the watch: `keyprefix "app/"`. */
+  get description(): string {
+    return this.shared.description;
+  }
+
+  /** The latest state (what the last change's `entries`/`current` describe), or undefined before the first answer. */
+  get state(): unknown {
+    return this.shared.state;
+  }
+
+  /** The last error while Consul is failing; undefined once a request succeeds again. */
+  get lastError(): ConsulWatchError | undefined {
+    return this.shared.lastError;
+  }
+
+  on<K extends keyof Events<T>>(event: K, listener: Events<T>[K]): this {
+    this.listeners[event].add(listener);
+    if (event === 'ready' && this.isReady) queueMicrotask(() => (listener as () => void)());
+    return this;
+  }
+
+  off<K extends keyof Events<T>>(event: K, listener: Events<T>[K]): this {
+    this.listeners[event].delete(listener);
+    return this;
+  }
+
+  /** Resolves once the first state has arrived; rejects with TimeoutError after `timeoutMs`. */
+  ready(timeoutMs?: number): Promise<void> {
+    if (this.isReady) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.readyWaiters.delete(done);
+        resolve();
+      };
+      this.readyWaiters.add(done);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.readyWaiters.delete(done);
+          const cause = this.shared.lastError ? `: ${this.shared.lastError.message}` : '';
+          reject(
+            new TimeoutError(
+              `watch ${this.description} had no answer from Consul within ${timeoutMs} ms${cause}`,
+            ),
+          );
+        }, timeoutMs);
+      }
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<WatchChange<T>> {
+    type Item = { change: WatchChange<T>; release: () => void };
+    let slot: Item | undefined;
+    let wake: ((item: Item | undefined) => void) | undefined;
+    let held: (() => void) | undefined;
+    let finished = false;
+    const subscriber = this.subscribe(
+      (change) =>
+        new Promise<void>((release) => {
+          const item = { change: change as WatchChange<T>, release };
+          if (wake) {
+            const w = wake;
+            wake = undefined;
+            w(item);
+          } else slot = item;
+        }),
+    );
+    const end = async (): Promise<IteratorResult<WatchChange<T>>> => {
+      if (!finished) {
+        finished = true;
+        held?.();
+        slot?.release();
+        wake?.(undefined);
+        this.iterators.delete(end);
+        this.subscribers.delete(subscriber);
+        this.shared.listeners.delete(subscriber);
+        await subscriber.stop();
+        await this.release();
+      }
+      return { done: true, value: undefined };
+    };
+    this.iterators.add(end);
+    const iterator: AsyncIterableIterator<WatchChange<T>> = {
+      next: async () => {
+        held?.();
+        held = undefined;
+        if (finished) return { done: true, value: undefined };
+        const item = slot ?? (await new Promise<Item | undefined>((resolve) => (wake = resolve)));
+        slot = undefined;
+        if (!item) return { done: true, value: undefined };
+        held = item.release;
+        return { done: false, value: item.change };
+      },
+      return: end,
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /** Ends this subscription; resolves when its handlers have returned and, if it was the last, the request is aborted. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.all([...this.iterators].map((end) => end()));
+      for (const s of this.subscribers) this.shared.listeners.delete(s);
+      await Promise.all([...this.subscribers].map((s) => s.stop()));
+      this.subscribers.clear();
+      await this.release();
+    })();
+    return this.stopping;
+  }
+
+  private subscribe(deliver: (change: unknown) => void | Promise<void>): Subscriber {
+    const subscriber = new Subscriber(this.shared, {
+      initial: this.options.initial ?? true,
+      deliver,
+      onError: (error) => {
+        // Only the main subscriber reports, so each error reaches the listeners once.
+        if (subscriber !== this.main) return;
+        for (const listener of [...this.listeners.error]) {
+          try {
+            listener(error);
+          } catch (e) {
+            this.handlerFailed(e);
+          }
+        }
+      },
+      onReady: () => {
+        if (subscriber === this.main) this.becomeReady();
+      },
+      onHandlerError: (error) => this.handlerFailed(error),
+    });
+    this.subscribers.add(subscriber);
+    this.shared.listeners.add(subscriber);
+    if (this.shared.state !== undefined) subscriber.changed();
+    return subscriber;
+  }
+
+  private becomeReady(): void {
+    if (this.isReady) return;
+    this.isReady = true;
+    for (const done of [...this.readyWaiters]) done();
+    for (const listener of [...this.listeners.ready]) {
+      try {
+        listener();
+      } catch (error) {
+        this.handlerFailed(error);
+      }
+    }
+  }
+
+  private handlerFailed(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.logger.error(
+      `watch ${this.description}: a change handler failed: ${message}; the watch goes on`,
+    );
+    const reported = new HandlerError(
+      `watch ${this.description}: a change handler failed: ${message}`,
+      { cause: error },
+    );
+    for (const listener of [...this.listeners.error]) {
+      try {
+        listener(reported);
+      } catch {
+        // an error listener that throws has nowhere left to report to
+      }
+    }
+  }
+}

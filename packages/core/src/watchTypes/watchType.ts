@@ -1,0 +1,47 @@
+import type { BlockingAnswer } from '../blockingQuery';
+import type { CallSettings, ConsulHttp } from '../consulHttp';
+
+export interface FetchContext {
+  http: ConsulHttp;
+  settings: CallSettings;
+  index: bigint | undefined;
+  waitMs: number;
+  signal: AbortSignal;
+}
+
+/**
+ * One watch type in three parts: how to request it, how to normalise the answer into a
+ * state, and how to diff two states into a change. Adding a type adds one such module.
+ */
+export interface WatchType<P, Raw, S, C> {
+  /** Checks parameters before anything is sent; throws InvalidInputError. */
+  validate(params: P): void;
+  /** Names the watch in messages: `keyprefix "app/"`. */
+  describe(params: P): string;
+  fetch(params: P, ctx: FetchContext): Promise<BlockingAnswer<Raw>>;
+  normalise(raw: Raw, params: P, ctx: { prefix: string }): S;
+  /** The change from `prev` to `next`; `prev` undefined is the first state. Undefined: no change. */
+  diff(prev: S | undefined, next: S, params: P): C | undefined;
+  /** The event list's index is a hash, not a Raft index. */
+  indexKind?: 'hash';
+}
+
+export function defineWatchType<P, Raw, S, C>(
+  type: WatchType<P, Raw, S, C>,
+): WatchType<P, Raw, S, C> {
+  return type;
+}
+
+/** Runs one read through the HTTP layer with the blocking index and wait. */
+export async function blockingFetch<Raw>(
+  what: string,
+  ctx: FetchContext,
+  invoke: Parameters<ConsulHttp['call']>[2],
+): Promise<BlockingAnswer<Raw>> {
+  const res = await ctx.http.call<Raw>(
+    what,
+    { ...ctx.settings, index: ctx.index, waitMs: ctx.waitMs, signal: ctx.signal },
+    invoke,
+  );
+  return { index: res.index, body: res.body as Raw };
+}
