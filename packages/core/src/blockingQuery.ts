@@ -46,7 +46,8 @@ const asWatchError = (error: unknown): ConsulWatchError =>
  * - an index below 1 is treated as 1, so a server answering 0 cannot make us spin;
  * - the same index (a timeout, a write elsewhere): nothing to do;
  * - errors: exponential back-off with full jitter, reset on success; 403 and 400 are
- *   retried slowly;
+ *   retried slowly; the request after an error carries no index, so a restarted agent
+ *   whose index happens to equal ours cannot hide its different data;
  * - never two requests closer than `minIntervalMs`.
  * Resolves when `signal` aborts, with no timer or request left behind.
  */
@@ -78,6 +79,9 @@ export async function runBlockingQuery<R>(options: BlockingQueryOptions<R>): Pro
         : backoffDelay(attempt, backoff);
       attempt += 1;
       options.onError(typed, delay);
+      // The agent that answers next may not be the one that failed (a restart, a failover)
+      // and may hold other data under the same index: ask without an index, then diff.
+      index = undefined;
       await pause(delay, signal);
       continue;
     }

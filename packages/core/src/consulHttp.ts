@@ -24,7 +24,14 @@ export interface CallSettings {
   timeoutMs?: number;
   /** Non-2xx statuses that are answers, not failures (409 for a rolled-back txn). */
   acceptStatus?: number[];
+  /**
+   * Safe to send twice (reads, plain writes and deletes): retried once when a reused
+   * keep-alive socket turns out to have been reset before the answer came.
+   */
+  idempotent?: boolean;
 }
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 export interface ConsulResponse<T> {
   body: T | undefined;
@@ -79,6 +86,20 @@ export class ConsulHttp {
     settings: CallSettings,
     invoke: (client: AnyClient, options: ClientCallOptions) => Promise<unknown>,
   ): Promise<ConsulResponse<T>> {
+    try {
+      return await this.callOnce<T>(what, settings, invoke);
+    } catch (error) {
+      const code = (error as { resetCode?: string }).resetCode;
+      if (!settings.idempotent || code === undefined || settings.signal?.aborted) throw error;
+      return await this.callOnce<T>(what, settings, invoke);
+    }
+  }
+
+  private async callOnce<T>(
+    what: string,
+    settings: CallSettings,
+    invoke: (client: AnyClient, options: ClientCallOptions) => Promise<unknown>,
+  ): Promise<ConsulResponse<T>> {
     const { signal } = settings;
     signal?.throwIfAborted();
     const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
@@ -117,7 +138,11 @@ export class ConsulHttp {
       if (response && settings.acceptStatus?.includes(response.statusCode)) {
         return { body: response.body, status: response.statusCode, index: undefined };
       }
-      throw this.translate(what, error);
+      const translated = this.translate(what, error);
+      const code = (error as { code?: string }).code;
+      if (code && RESET_CODES.has(code))
+        Object.defineProperty(translated, 'resetCode', { value: code });
+      throw translated;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

@@ -91,10 +91,15 @@ function checkIndex(value: unknown, name: string, key: string): number {
 
 /** KV operations over one connection; every key is relative to the connection's prefix. */
 export class KvClient {
+  /** Settings for calls that are safe to send twice. */
+  private readonly idempotent: CallSettings;
+
   constructor(
     private readonly http: ConsulHttp,
     private readonly settings: CallSettings = {},
-  ) {}
+  ) {
+    this.idempotent = { ...settings, idempotent: true };
+  }
 
   private get prefix(): string {
     return this.http.connection.prefix;
@@ -109,7 +114,7 @@ export class KvClient {
     validateKey(key);
     const res = await this.http.call<RawKvEntry>(
       `get ${JSON.stringify(key)}`,
-      this.settings,
+      this.idempotent,
       (c, o) => c.kv.get({ ...o, key: this.path(key), buffer: true }),
     );
     return res.body ? toEntry(res.body, this.prefix) : undefined;
@@ -168,8 +173,10 @@ export class KvClient {
     const extra: Record<string, unknown> = {};
     if (options.flags !== undefined) extra.flags = checkIndex(options.flags, 'flags', key);
     if (options.cas !== undefined) extra.cas = checkIndex(options.cas, 'cas', key);
-    const res = await this.http.call<boolean>(`put ${JSON.stringify(key)}`, this.settings, (c, o) =>
-      c.kv.set({ ...o, ...extra, key: this.path(key), value: bytes }),
+    const res = await this.http.call<boolean>(
+      `put ${JSON.stringify(key)}`,
+      options.cas === undefined ? this.idempotent : this.settings,
+      (c, o) => c.kv.set({ ...o, ...extra, key: this.path(key), value: bytes }),
     );
     return res.body === true;
   }
@@ -192,7 +199,7 @@ export class KvClient {
     if (options.cas !== undefined) extra.cas = checkIndex(options.cas, 'cas', key);
     const res = await this.http.call<boolean>(
       `delete ${JSON.stringify(key)}`,
-      this.settings,
+      options.cas === undefined ? this.idempotent : this.settings,
       (c, o) => c.kv.del({ ...o, ...extra, key: this.path(key) }),
     );
     return res.body === true;
@@ -203,7 +210,7 @@ export class KvClient {
     validateKey(prefix, 'prefix');
     const res = await this.http.call<RawKvEntry[]>(
       `list ${JSON.stringify(prefix)}`,
-      this.settings,
+      this.idempotent,
       (c, o) => c.kv.get({ ...o, key: this.path(prefix), recurse: true, buffer: true }),
     );
     return (res.body ?? []).map((raw) => toEntry(raw, this.prefix));
@@ -214,7 +221,7 @@ export class KvClient {
     validateKey(prefix, 'prefix');
     const res = await this.http.call<string[]>(
       `keys ${JSON.stringify(prefix)}`,
-      this.settings,
+      this.idempotent,
       (c, o) =>
         c.kv.keys({
           ...o,

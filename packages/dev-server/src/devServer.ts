@@ -37,6 +37,8 @@ export interface DevServer {
   readonly host: string;
   /** Number of blocking queries parked right now. */
   readonly parkedQueries: number;
+  /** Resolves once at least `count` blocking queries are parked; rejects after `timeoutMs` (default 5 s). */
+  whenParked(count: number, timeoutMs?: number): Promise<void>;
   /** A deep copy of the whole state, to `restore()` later. */
   snapshot(): DevServerSnapshot;
   /** Puts a snapshot back; indexes go backwards and parked queries answer at once. */
@@ -106,6 +108,24 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     get parkedQueries() {
       return state.waiters.size;
     },
+    whenParked: (count, timeoutMs = 5_000) =>
+      new Promise<void>((resolve, reject) => {
+        if (state.waiters.size >= count) return resolve();
+        const timer = setTimeout(() => {
+          stop();
+          reject(
+            new Error(
+              `${state.waiters.size} of ${count} blocking queries parked after ${timeoutMs} ms`,
+            ),
+          );
+        }, timeoutMs);
+        const stop = state.waiters.onPark(() => {
+          if (state.waiters.size < count) return;
+          clearTimeout(timer);
+          stop();
+          resolve();
+        });
+      }),
     snapshot: () => structuredClone(state.snapshot()),
     restore: (snapshot) => state.restore(structuredClone(snapshot)),
     dropConnections,

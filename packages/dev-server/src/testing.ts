@@ -40,3 +40,5 @@ export async function startTestAgent(options: DevServerOptions = {}): Promise<Te
     close: () => dev.close(),
   };
 }
+
+export { type FaultProxy, startFaultProxy } from './faultProxy';

@@ -26,6 +26,13 @@ interface Group {
 export class Waiters {
   private readonly topics = new Map<string, Map<string, Group>>();
   private count = 0;
+  private readonly parkWatchers = new Set<() => void>();
+
+  /** Calls `listener` after every park; returns how to stop listening. */
+  onPark(listener: () => void): () => void {
+    this.parkWatchers.add(listener);
+    return () => this.parkWatchers.delete(listener);
+  }
 
   get size(): number {
     return this.count;
@@ -44,6 +51,7 @@ export class Waiters {
     }
     group.waiters.add(waiter);
     this.count++;
+    for (const listener of [...this.parkWatchers]) listener();
     const owner = group;
     return () => {
       if (!owner.waiters.delete(waiter)) return;

@@ -40,7 +40,7 @@ export async function blockingFetch<Raw>(
 ): Promise<BlockingAnswer<Raw>> {
   const res = await ctx.http.call<Raw>(
     what,
-    { ...ctx.settings, index: ctx.index, waitMs: ctx.waitMs, signal: ctx.signal },
+    { ...ctx.settings, index: ctx.index, waitMs: ctx.waitMs, signal: ctx.signal, idempotent: true },
     invoke,
   );
   return { index: res.index, body: res.body as Raw };

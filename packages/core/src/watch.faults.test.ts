@@ -1,0 +1,253 @@
+import { startDevServer } from '@consul-watch/dev-server';
+import { type FaultProxy, startFaultProxy } from '@consul-watch/dev-server/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { gate, record, uniquePrefix } from '../test/helpers';
+import { createConsulWatch } from './consulWatch';
+import { ConsulUnavailableError, HandlerError, PermissionDeniedError } from './errors';
+import type { Logger } from './logger';
+
+// These tests need dev-server controls (restore, restarts, a proxy in front), so they run
+// against the embedded dev-server even when CONSUL_HTTP_ADDR is set.
+const fast = { backoff: { baseMs: 5, maxMs: 20, slowMs: 20 } };
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const done of cleanup.splice(0).reverse()) await done();
+});
+
+async function setup(options: { aclToken?: string; proxy?: boolean } = {}) {
+  const dev = await startDevServer(options.aclToken ? { aclToken: options.aclToken } : {});
+  cleanup.push(() => dev.close());
+  let proxy: FaultProxy | undefined;
+  if (options.proxy) {
+    proxy = await startFaultProxy(dev.address);
+    cleanup.push(() => proxy!.close());
+  }
+  const client = createConsulWatch({
+    address: proxy?.address ?? dev.address,
+    watch: fast,
+    token: options.aclToken,
+  });
+  cleanup.push(() => client.close());
+  return { dev, proxy, client };
+}
+
+describe('sharing', () => {
+  it('a thousand subscribers of one prefix share one blocking query', async () => {
+    const { proxy, client } = await setup({ proxy: true });
+    const prefix = uniquePrefix('share');
+    const received = new Set<number>();
+    const watches = Array.from({ length: 1000 }, (_, i) =>
+      client.watch({ type: 'keyprefix', prefix, initial: false }, () => {
+        received.add(i);
+      }),
+    );
+    expect(client.activeQueries).toBe(1);
+    await Promise.all(watches.map((w) => w.ready(5_000)));
+    await client.kv.put(`${prefix}k`, 'v');
+    const all = gate();
+    const check = setInterval(() => received.size === 1000 && all.open(), 5);
+    await all.opened;
+    clearInterval(check);
+    // One initial read, one parked read woken by the write, one put, one new parked read.
+    expect(proxy!.requests).toBeLessThanOrEqual(5);
+    await Promise.all(watches.map((w) => w.stop()));
+    expect(client.activeQueries).toBe(0);
+  });
+});
+
+describe('delivery', () => {
+  it('reports a throwing or rejecting handler and goes on delivering', async () => {
+    const { client } = await setup();
+    const prefix = uniquePrefix('throw');
+    let calls = 0;
+    const watch = client.watch({ type: 'keyprefix', prefix, initial: false }, async () => {
+      calls += 1;
+      if (calls === 1) throw new Error('boom');
+      if (calls === 2) await Promise.reject(new Error('async boom'));
+    });
+    const errors: Error[] = [];
+    watch.on('error', (e) => errors.push(e));
+    const r = record(watch);
+    await watch.ready(5_000);
+    for (const k of ['a', 'b', 'c']) {
+      await client.kv.put(`${prefix}${k}`, k);
+      await r.until((c) => c.entries.has(`${prefix}${k}`));
+    }
+    expect(calls).toBe(3);
+    expect(errors.map((e) => [e.constructor, e.message.includes('boom')])).toEqual([
+      [HandlerError, true],
+      [HandlerError, true],
+    ]);
+  });
+
+  it('iterates changes with for await, in order, and ends on break', async () => {
+    const { client } = await setup();
+    const prefix = uniquePrefix('iter');
+    const watch = client.watch({ type: 'keyprefix', prefix });
+    const seen: string[] = [];
+    for await (const change of watch) {
+      if (change.initial) {
+        await client.kv.put(`${prefix}1`, 'one');
+        continue;
+      }
+      seen.push(...change.changes.map((c) => c.key.slice(prefix.length)));
+      if (seen.length === 1) await client.kv.put(`${prefix}2`, 'two');
+      else break;
+    }
+    expect(seen).toEqual(['1', '2']);
+    await watch.stop();
+    expect(client.activeQueries).toBe(0);
+  });
+
+  it('stop() aborts the parked request at once', async () => {
+    const { dev, client } = await setup();
+    const watch = client.watch({
+      type: 'keyprefix',
+      prefix: uniquePrefix('stop'),
+      waitMs: 300_000,
+    });
+    await watch.ready(5_000);
+    const started = performance.now();
+    await watch.stop();
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(client.activeQueries).toBe(0);
+    await client.close();
+    // The server sees the connection go, so nothing stays parked on either side.
+    await dev.close();
+    expect(dev.parkedQueries).toBe(0);
+  });
+});
+
+describe('faults', () => {
+  it('after a restore to an older snapshot, delivered state equals the server state, with nothing twice', async () => {
+    const { dev, client } = await setup();
+    const prefix = uniquePrefix('restore');
+    await client.kv.put(`${prefix}keep`, 'v1');
+    const snapshot = dev.snapshot();
+    const r = record(client.watch({ type: 'keyprefix', prefix }));
+    await r.until((c) => c.initial);
+    await client.kv.put(`${prefix}new`, 'x');
+    await client.kv.put(`${prefix}keep`, 'v2');
+    await r.until((c) => c.entries.get(`${prefix}keep`)?.value.toString() === 'v2');
+    const before = r.changes.length;
+    // Restore while the watch is parked: a request that reaches an agent after a restore
+    // with the old, higher index blocks there until its wait runs out (Consul does the same).
+    await dev.whenParked(1);
+    dev.restore(snapshot);
+    const after = await r.until((c) => !c.entries.has(`${prefix}new`), before);
+    expect(after.changes.map((c) => [c.op, c.key.slice(prefix.length)])).toEqual([
+      ['set', 'keep'],
+      ['delete', 'new'],
+    ]);
+    expect(after.entries.get(`${prefix}keep`)?.value.toString()).toBe('v1');
+    // The server state now, read directly, is what was delivered.
+    const server = await client.kv.list(prefix);
+    expect([...after.entries.keys()]).toEqual(server.map((e) => e.key));
+    // A later write is delivered once, and the restore's changes are not delivered again.
+    await client.kv.put(`${prefix}later`, 'l');
+    await r.until((c) => c.entries.has(`${prefix}later`), before);
+    const keyEvents = r.changes
+      .slice(before)
+      .flatMap((c) => c.changes.map((x) => `${x.op}:${x.key.slice(prefix.length)}`));
+    expect(keyEvents).toEqual(['set:keep', 'delete:new', 'set:later']);
+  });
+
+  it('reports 500 and 429 answers as ConsulUnavailableError, retries, and recovers', async () => {
+    const { proxy, client } = await setup({ proxy: true });
+    const prefix = uniquePrefix('5xx');
+    const watch = client.watch({ type: 'keyprefix', prefix });
+    const r = record(watch);
+    await r.until((c) => c.initial);
+    const errors: Error[] = [];
+    watch.on('error', (e) => errors.push(e));
+    proxy!.failNext(2, 500);
+    proxy!.resetConnections(); // the parked request fails over to the next, which gets a 500
+    await client.kv.put(`${prefix}a`, '1').catch(() => {});
+    proxy!.failNext(0, 500);
+    await client.kv.put(`${prefix}a`, '1');
+    proxy!.failNext(2, 429);
+    await r.until((c) => c.entries.has(`${prefix}a`));
+    await client.kv.put(`${prefix}b`, '2');
+    await r.until((c) => c.entries.has(`${prefix}b`));
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((e) => e instanceof ConsulUnavailableError)).toBe(true);
+    expect(watch.lastError).toBeUndefined();
+  });
+
+  it('resyncs after its connection is reset mid-wait and after a stalled answer', async () => {
+    const { proxy, client } = await setup({ proxy: true });
+    const prefix = uniquePrefix('reset');
+    const r = record(client.watch({ type: 'keyprefix', prefix }));
+    await r.until((c) => c.initial);
+    proxy!.resetConnections();
+    await client.kv.put(`${prefix}a`, '1');
+    await r.until((c) => c.entries.has(`${prefix}a`));
+    // Hold the watch's next request (it reconnects after a reset), write meanwhile, then let it through.
+    proxy!.stallNext(1);
+    proxy!.resetConnections();
+    await proxy!.whenStalled(1);
+    await client.kv.put(`${prefix}b`, '2');
+    proxy!.release();
+    await r.until((c) => c.entries.has(`${prefix}b`));
+    const sets = r.changes.flatMap((c) => c.changes.map((x) => x.key));
+    expect(sets).toEqual([`${prefix}a`, `${prefix}b`]);
+  });
+
+  it('keeps its last state while the agent is gone and catches up when it returns', async () => {
+    const first = await startDevServer();
+    const port = first.port;
+    const client = createConsulWatch({ address: first.address, watch: fast });
+    cleanup.push(() => client.close());
+    const prefix = uniquePrefix('down');
+    await client.kv.put(`${prefix}a`, '1');
+    const watch = client.watch({ type: 'keyprefix', prefix });
+    const r = record(watch);
+    await r.until((c) => c.initial);
+    const unavailable = new Promise<Error>((resolve) => watch.on('error', resolve));
+    await first.close();
+    expect(await unavailable).toBeInstanceOf(ConsulUnavailableError);
+    expect((watch.state as Map<string, unknown>).has(`${prefix}a`)).toBe(true);
+    const second = await startDevServer({ port });
+    cleanup.push(() => second.close());
+    await client.kv.put(`${prefix}b`, '2');
+    const caught = await r.until((c) => c.entries.has(`${prefix}b`));
+    // The new server never had key a: the watch says so, it does not keep a stale key.
+    expect(caught.changes.map((c) => `${c.op}:${c.key.slice(prefix.length)}`)).toEqual([
+      'delete:a',
+      'set:b',
+    ]);
+  });
+
+  it('reports a denied token as PermissionDeniedError without the token in any message or log line', async () => {
+    const secret = 's3cr3t-token-value';
+    const dev = await startDevServer({ aclToken: secret });
+    cleanup.push(() => dev.close());
+    const lines: string[] = [];
+    const logger: Logger = {
+      debug: (m, f) => lines.push(m + JSON.stringify(f ?? {})),
+      info: (m, f) => lines.push(m + JSON.stringify(f ?? {})),
+      warn: (m, f) => lines.push(m + JSON.stringify(f ?? {})),
+      error: (m, f) => lines.push(m + JSON.stringify(f ?? {})),
+    };
+    const wrong = createConsulWatch({
+      address: dev.address,
+      token: 'wrong-token-value',
+      logger,
+      watch: fast,
+    });
+    cleanup.push(() => wrong.close());
+    const watch = wrong.watch({ type: 'keyprefix', prefix: 'app/' });
+    const error = await new Promise<Error>((resolve) => watch.on('error', resolve));
+    expect(error).toBeInstanceOf(PermissionDeniedError);
+    expect(error.message).toContain('ACL not found');
+    const put = await wrong.kv.put('app/x', 'v').catch((e: Error) => e);
+    expect(put).toBeInstanceOf(PermissionDeniedError);
+    for (const text of [error.message, (put as Error).message, ...lines]) {
+      expect(text).not.toContain('wrong-token-value');
+      expect(text).not.toContain(secret);
+    }
+    const right = createConsulWatch({ address: dev.address, token: secret });
+    cleanup.push(() => right.close());
+    expect(await right.kv.put('app/x', 'v')).toBe(true);
+  });
+});
