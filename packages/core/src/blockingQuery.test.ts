@@ -103,7 +103,8 @@ describe('runBlockingQuery index rules', () => {
     expect(s.errors.map(([code]) => code)).toEqual(Array(5).fill('CONSUL_UNAVAILABLE'));
     // full jitter: each delay lies in [0, min(max, base·2^attempt)]; attempt resets after success
     const ceilings = [1, 2, 4, 4, 1];
-    for (const [i, [, delay]] of s.errors.entries()) expect(delay).toBeLessThanOrEqual(ceilings[i]!);
+    for (const [i, [, delay]] of s.errors.entries())
+      expect(delay).toBeLessThanOrEqual(ceilings[i]!);
   });
 
   it('retries a permission error slowly, not in a hot loop', async () => {

@@ -62,7 +62,8 @@ export async function runBlockingQuery<R>(options: BlockingQueryOptions<R>): Pro
   let lastStart = Number.NEGATIVE_INFINITY;
 
   while (!signal.aborted) {
-    await pause(lastStart + minIntervalMs - performance.now(), signal);
+    // Rounded up: timers have whole-millisecond resolution and must not cut the interval short.
+    await pause(Math.ceil(lastStart + minIntervalMs - performance.now()), signal);
     if (signal.aborted) return;
     lastStart = performance.now();
     let answer: BlockingAnswer<R>;
