@@ -1,6 +1,8 @@
+import { type ConfigObject } from './configTree';
 import { type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
 import { KvClient } from './kv';
+import { LiveConfig, type LiveConfigOptions } from './liveConfig';
 import type { EngineOptions } from './sharedWatch';
 import { Watch, type WatchOptions } from './watch';
 import { WatchHub } from './watchHub';
@@ -32,6 +34,8 @@ export interface ConsulWatch {
     request: S,
     onChange?: (change: WatchChange<S['type']>) => void | Promise<void>,
   ): Watch<S['type']>;
+  /** A live, decoded view of KV layers; its watches are shared with every other subscriber. */
+  liveConfig<T = ConfigObject>(options: LiveConfigOptions<T>): LiveConfig<T>;
   /** Number of distinct blocking queries running now. */
   readonly activeQueries: number;
   /** Stops every watch and releases every socket and timer. */
@@ -46,8 +50,9 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
   const http = new ConsulHttp(connection);
   const hub = new WatchHub(http, { ...DEFAULT_ENGINE, ...options.watch }, connection.logger);
   const watches = new Set<Watch>();
+  const configs = new Set<LiveConfig<unknown>>();
   let closed = false;
-  return {
+  const client: ConsulWatch = {
     kv: new KvClient(http),
     address: connection.display,
     get activeQueries() {
@@ -77,11 +82,22 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       watches.add(watch);
       return watch as never;
     },
+    liveConfig(liveOptions) {
+      const config = new LiveConfig(
+        (spec, onChange) => client.watch(spec as WatchRequest, onChange as never) as never,
+        liveOptions,
+        connection.logger,
+      );
+      configs.add(config as LiveConfig<unknown>);
+      return config;
+    },
     async close() {
       closed = true;
+      await Promise.all([...configs].map((c) => c.close()));
       await Promise.all([...watches].map((w) => w.stop()));
       await hub.close();
       http.close();
     },
   };
+  return client;
 }

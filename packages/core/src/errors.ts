@@ -7,7 +7,9 @@ export type ConsulWatchErrorCode =
   | 'CONSUL_ERROR'
   | 'DECODE_FAILED'
   | 'TIMEOUT'
-  | 'HANDLER_FAILED';
+  | 'HANDLER_FAILED'
+  | 'CONFIG_INVALID'
+  | 'NOT_READY';
 
 /** The base of every error consul-watch raises; `code` is stable across versions. */
 export class ConsulWatchError extends Error {
@@ -87,5 +89,22 @@ export class TimeoutError extends ConsulWatchError {
 export class HandlerError extends ConsulWatchError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('HANDLER_FAILED', message, options);
+  }
+}
+
+/** A config update failed its schema; the last valid config stays in force. */
+export class ConfigValidationError extends ConsulWatchError {
+  constructor(
+    message: string,
+    readonly issues: readonly { message: string; path?: string }[],
+  ) {
+    super('CONFIG_INVALID', message);
+  }
+}
+
+/** Asked for something that exists only once the first state has arrived. */
+export class NotReadyError extends ConsulWatchError {
+  constructor(message: string) {
+    super('NOT_READY', message);
   }
 }

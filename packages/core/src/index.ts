@@ -1,5 +1,7 @@
+export type { StandardSchemaV1 } from '@standard-schema/spec';
 export type { BackoffOptions } from './backoff';
 export type { ValueFormat } from './codec';
+export type { ConfigObject } from './configTree';
 export {
   type Connection,
   type ConnectionOptions,
@@ -24,6 +26,13 @@ export type {
   PutOptions,
 } from './kv';
 export type { KvKeyChange } from './kvDiff';
+export {
+  type ConfigChangeEvent,
+  type ConfigLayer,
+  LiveConfig,
+  type LiveConfigOptions,
+  type TreeFormat,
+} from './liveConfig';
 export { consoleLogger, type Logger, silentLogger } from './logger';
 export type { EngineOptions } from './sharedWatch';
 export { Watch, type WatchOptions } from './watch';

@@ -1,0 +1,82 @@
+/** A plain JSON-like object: what config snapshots are made of. */
+export type ConfigObject = { [key: string]: unknown };
+
+export const isPlainObject = (value: unknown): value is ConfigObject =>
+  value !== null &&
+  typeof value === 'object' &&
+  !Array.isArray(value) &&
+  Object.getPrototypeOf(value) === Object.prototype;
+
+/** Sets `value` at `segments` inside `target`, creating objects on the way; a scalar in the way is replaced. */
+export function setIn(target: ConfigObject, segments: string[], value: unknown): void {
+  let at = target;
+  for (let i = 0; i < segments.length - 1; i++) {
+    const segment = segments[i]!;
+    const next = at[segment];
+    if (isPlainObject(next)) at = next;
+    else {
+      const created: ConfigObject = {};
+      at[segment] = created;
+      at = created;
+    }
+  }
+  const last = segments[segments.length - 1]!;
+  const existing = at[last];
+  at[last] = isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value;
+}
+
+/** Later wins: objects merge key by key, everything else (arrays included) is replaced. */
+export function mergeDeep(base: ConfigObject, over: ConfigObject): ConfigObject {
+  const out: ConfigObject = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const existing = out[key];
+    out[key] = isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value;
+  }
+  return out;
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as object)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** Reads `a.b.c`; undefined when any step is missing. */
+export function getPath(root: unknown, path: string): unknown {
+  if (path === '') return root;
+  let at = root;
+  for (const segment of path.split('.')) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as ConfigObject)[segment];
+  }
+  return at;
+}
+
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (a instanceof Date || b instanceof Date)
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const key of ka) {
+    if (!Object.hasOwn(b, key) || !deepEqual((a as ConfigObject)[key], (b as ConfigObject)[key]))
+      return false;
+  }
+  return true;
+}
+
+/** Dot paths of every leaf that differs between two trees (a changed object lists its changed leaves). */
+export function changedPaths(a: unknown, b: unknown, base = ''): string[] {
+  if (deepEqual(a, b)) return [];
+  if (!isPlainObject(a) || !isPlainObject(b)) return [base];
+  const out: string[] = [];
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    out.push(...changedPaths(a[key], b[key], base ? `${base}.${key}` : key));
+  }
+  return out;
+}

@@ -1,0 +1,239 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevServer } from '@consul-watch/dev-server';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { type Fixture, fixture, gate, uniquePrefix } from '../test/helpers';
+import { createConsulWatch } from './consulWatch';
+import { ConfigValidationError, type ConsulWatchError, DecodeError } from './errors';
+import type { ConfigChangeEvent, LiveConfig } from './liveConfig';
+import type { Logger } from './logger';
+
+let f: Fixture;
+let dir: string;
+beforeAll(async () => {
+  f = await fixture();
+  dir = await mkdtemp(join(tmpdir(), 'cw-lkg-'));
+});
+afterAll(async () => {
+  await f.close();
+  await rm(dir, { recursive: true, force: true });
+});
+const closing: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of closing.splice(0).reverse()) await c();
+});
+
+/** Resolves with the next config change event. */
+function nextChange<T>(config: LiveConfig<T>): Promise<ConfigChangeEvent<T>> {
+  return new Promise((resolve) => {
+    const listener = (event: ConfigChangeEvent<T>) => {
+      config.off('change', listener);
+      resolve(event);
+    };
+    config.on('change', listener);
+  });
+}
+
+describe('live config', () => {
+  it('layers shared, per-app and per-profile prefixes, later ones winning, as a nested frozen snapshot', async () => {
+    const root = uniquePrefix('layers');
+    const kv = f.client.kv;
+    await kv.put(`${root}application/db/host`, 'shared-db');
+    await kv.put(`${root}application/db/port`, '5432');
+    await kv.put(`${root}application/log/level`, 'info');
+    await kv.put(`${root}my-app/db/host`, 'app-db');
+    await kv.put(`${root}my-app,prod/log/level`, 'warn');
+    const config = f.client.liveConfig({
+      layers: [`${root}application/`, `${root}my-app/`, `${root}my-app,prod/`],
+    });
+    const snapshot = await config.ready(5_000);
+    expect(snapshot).toEqual({ db: { host: 'app-db', port: '5432' }, log: { level: 'warn' } });
+    expect(Object.isFrozen(snapshot) && Object.isFrozen((snapshot as { db: object }).db)).toBe(
+      true,
+    );
+    expect(config.get('db.host')).toBe('app-db');
+    expect(config.get('db.missing', 'fallback')).toBe('fallback');
+    expect(config.source).toBe('consul');
+  });
+
+  it('decodes JSON and YAML documents, by extension, in a tree and as a whole layer', async () => {
+    const root = uniquePrefix('docs');
+    await f.client.kv.put(`${root}base.yaml`, 'features:\n  beta: false\nlimits:\n  rps: 100\n');
+    await f.client.kv.put(`${root}tree/flags.json`, '{"beta": true}');
+    await f.client.kv.put(`${root}tree/name`, 'svc');
+    const config = f.client.liveConfig({ layers: [`${root}base.yaml`, `${root}tree/`] });
+    expect(await config.ready(5_000)).toEqual({
+      features: { beta: false },
+      limits: { rps: 100 },
+      flags: { beta: true },
+      name: 'svc',
+    });
+  });
+
+  it('decodes extensionless tree values as JSON when asked, or automatically', async () => {
+    const root = uniquePrefix('fmt');
+    await f.client.kv.put(`${root}port`, '8080');
+    await f.client.kv.put(`${root}name`, 'plain text');
+    const auto = f.client.liveConfig({ layers: [root], format: 'auto' });
+    expect(await auto.ready(5_000)).toEqual({ port: 8080, name: 'plain text' });
+    const text = f.client.liveConfig({ layers: [root] });
+    expect(await text.ready(5_000)).toEqual({ port: '8080', name: 'plain text' });
+  });
+
+  it('subscribe(path) fires only when that path decoded value changed', async () => {
+    const root = uniquePrefix('sub');
+    await f.client.kv.put(`${root}db/host`, 'h1');
+    await f.client.kv.put(`${root}feature/x`, 'off');
+    const config = f.client.liveConfig({ layers: [root] });
+    await config.ready(5_000);
+    const db: unknown[] = [];
+    const feature: unknown[] = [];
+    config.subscribe('db', (v) => db.push(v));
+    config.subscribe('feature.x', (v, prev) => feature.push([prev, v]));
+    let change = nextChange(config);
+    await f.client.kv.put(`${root}feature/x`, 'on');
+    expect((await change).paths).toEqual(['feature.x']);
+    change = nextChange(config);
+    await f.client.kv.put(`${root}db/host`, 'h1'); // same bytes: nothing changes
+    await f.client.kv.put(`${root}db/host`, 'h2');
+    expect((await change).paths).toEqual(['db.host']);
+    expect(feature).toEqual([['off', 'on']]);
+    expect(db).toEqual([{ host: 'h2' }]);
+  });
+
+  it('keeps the last good value of a key whose value stops decoding, and names the key', async () => {
+    const root = uniquePrefix('bad');
+    await f.client.kv.put(`${root}settings.json`, '{"a": 1}');
+    const config = f.client.liveConfig({ layers: [root] });
+    await config.ready(5_000);
+    const errors: ConsulWatchError[] = [];
+    config.on('error', (e) => errors.push(e));
+    const failed = new Promise<void>((resolve) => config.on('error', () => resolve()));
+    await f.client.kv.put(`${root}settings.json`, '{"a": 2');
+    await failed;
+    expect(errors[0]).toBeInstanceOf(DecodeError);
+    expect(errors[0]?.message).toContain(`${root}settings.json`);
+    expect(config.get('settings.a')).toBe(1);
+    const change = nextChange(config);
+    await f.client.kv.put(`${root}settings.json`, '{"a": 3}');
+    await change;
+    expect(config.get('settings.a')).toBe(3);
+  });
+
+  it('validates with a Standard Schema (zod): an invalid update is reported and the last valid config stays', async () => {
+    const root = uniquePrefix('schema');
+    await f.client.kv.put(`${root}port`, '8080');
+    const schema = z.object({
+      port: z.coerce.number().int().min(1).max(65535),
+      name: z.string().default('svc'),
+    });
+    const config = f.client.liveConfig({ layers: [root], schema });
+    const first = await config.ready(5_000);
+    expect(first).toEqual({ port: 8080, name: 'svc' });
+    const invalid = new Promise<ConsulWatchError>((resolve) => config.on('error', resolve));
+    await f.client.kv.put(`${root}port`, 'not-a-port');
+    const error = await invalid;
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    expect((error as ConfigValidationError).issues[0]?.path).toBe('port');
+    expect(config.snapshot).toEqual({ port: 8080, name: 'svc' });
+    const change = nextChange(config);
+    await f.client.kv.put(`${root}port`, '9090');
+    await change;
+    expect(config.get('port')).toBe(9090);
+  });
+
+  it('ready(timeout) rejects with a TimeoutError naming the layers when nothing arrives', async () => {
+    const dead = createConsulWatch({
+      address: '127.0.0.1:1',
+      watch: { backoff: { baseMs: 5, maxMs: 10 } },
+    });
+    closing.push(() => dead.close());
+    const config = dead.liveConfig({ layers: ['cfg/'] });
+    config.on('error', () => {});
+    await expect(config.ready(100)).rejects.toThrow(
+      /cfg\/ not ready within 100 ms.*cannot reach Consul/,
+    );
+  });
+
+  it('starts on the last-known-good file when Consul is unreachable, says so, and catches up when Consul returns', async () => {
+    const file = join(dir, 'lkg.json');
+    const dev = await startDevServer();
+    const port = dev.port;
+    const writer = createConsulWatch({ address: dev.address });
+    await writer.kv.put('app/flag', 'on');
+    const first = createConsulWatch({ address: dev.address });
+    const original = first.liveConfig({ layers: ['app/'], lastKnownGoodFile: file });
+    await original.ready(5_000);
+    await first.close(); // closing waits for the file to be written
+    expect(JSON.parse(await readFile(file, 'utf8')).config).toEqual({ flag: 'on' });
+    await writer.close();
+    await dev.close();
+
+    const lines: string[] = [];
+    const logger: Logger = {
+      debug() {},
+      info: (m) => lines.push(m),
+      warn: (m) => lines.push(m),
+      error() {},
+    };
+    const client = createConsulWatch({
+      address: `127.0.0.1:${port}`,
+      logger,
+      watch: { backoff: { baseMs: 5, maxMs: 20 } },
+    });
+    closing.push(() => client.close());
+    const config = client.liveConfig({ layers: ['app/'], lastKnownGoodFile: file });
+    config.on('error', () => {});
+    expect(await config.ready(5_000)).toEqual({ flag: 'on' });
+    expect(config.source).toBe('cache');
+    expect(lines.some((l) => l.includes('last-known-good') && l.includes(file))).toBe(true);
+
+    const back = await startDevServer({ port });
+    closing.push(() => back.close());
+    const caught = nextChange(config);
+    const again = createConsulWatch({ address: back.address });
+    await again.kv.put('app/flag', 'off');
+    await again.close();
+    expect((await caught).source).toBe('consul');
+    expect(config.get('flag')).toBe('off');
+    expect(lines.some((l) => l.includes('caught up'))).toBe(true);
+  });
+
+  it('refuses a document layer that does not hold an object', async () => {
+    const key = `${uniquePrefix('doc')}list.json`;
+    await f.client.kv.put(key, '[1,2]');
+    const config = f.client.liveConfig({ layers: [key] });
+    const error = await new Promise<ConsulWatchError>((resolve) => config.on('error', resolve));
+    expect(error.message).toMatch(/must hold a JSON object/);
+  });
+});
+
+it('reports a corrupt last-known-good file, does not use it, and leaves it as it was', async () => {
+  const file = join(dir, 'corrupt.json');
+  await writeFile(file, 'not json');
+  const lines: string[] = [];
+  const reported = gate();
+  const logger: Logger = {
+    debug() {},
+    info() {},
+    error() {},
+    warn: (m) => {
+      lines.push(m);
+      if (m.includes('cannot be used')) reported.open();
+    },
+  };
+  const dead = createConsulWatch({
+    address: '127.0.0.1:1',
+    logger,
+    watch: { backoff: { baseMs: 5, maxMs: 10 } },
+  });
+  const config = dead.liveConfig({ layers: ['x/'], lastKnownGoodFile: file });
+  config.on('error', () => {});
+  await reported.opened;
+  expect(config.snapshot).toBeUndefined();
+  expect(config.source).toBe('none');
+  await dead.close();
+  expect(await readFile(file, 'utf8')).toBe('not json');
+});
