@@ -1,2 +1,153 @@
 #!/usr/bin/env node
-export {};
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createConsulWatch } from './consulWatch';
+import { ConsulWatchError } from './errors';
+import { changeToJson } from './handlers/changeJson';
+import { httpHandler } from './handlers/http';
+import { scriptHandler } from './handlers/script';
+import type { WatchChange, WatchSpec } from './watchTypes';
+
+const usage = `consul-watch: watch Consul and print or hand over every change
+
+Usage: consul-watch --type TYPE [parameters] [--handler PROGRAM [-- ARGS…] | --http URL]
+
+Types and their parameters:
+  key        --key KEY
+  keyprefix  --prefix PREFIX
+  services
+  nodes
+  service    --service NAME [--tag TAG]… [--passing-only]
+  checks     --service NAME | --state any|passing|warning|critical
+  event      [--name NAME] [--replay]
+
+Options:
+  --http-addr ADDR   Consul address (default: CONSUL_HTTP_ADDR, else 127.0.0.1:8500)
+  --token-file FILE  read the ACL token from FILE (default: CONSUL_HTTP_TOKEN); never
+                     pass a token on the command line, where other users can see it
+  --datacenter DC    --stale | --consistent
+  --handler PROGRAM  run PROGRAM (no shell) for each change, the change as JSON on stdin,
+                     CONSUL_INDEX in its environment; arguments follow "--"
+  --http URL         POST each change as JSON to URL, retrying failures
+  --no-initial       do not hand over the state found at start
+  --once             hand over the state found at start, then exit
+Without a handler, each change is printed as one line of JSON.`;
+
+function fail(message: string): never {
+  console.error(`consul-watch: ${message}\n\n${usage}`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      strict: true,
+      options: {
+        type: { type: 'string' },
+        key: { type: 'string' },
+        prefix: { type: 'string' },
+        service: { type: 'string' },
+        tag: { type: 'string', multiple: true },
+        'passing-only': { type: 'boolean' },
+        state: { type: 'string' },
+        name: { type: 'string' },
+        replay: { type: 'boolean' },
+        'http-addr': { type: 'string' },
+        'token-file': { type: 'string' },
+        datacenter: { type: 'string' },
+        stale: { type: 'boolean' },
+        consistent: { type: 'boolean' },
+        handler: { type: 'string' },
+        http: { type: 'string' },
+        'no-initial': { type: 'boolean' },
+        once: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (v.help) {
+    console.log(usage);
+    return;
+  }
+  if (!v.type) fail('--type is required');
+  if (v.handler && v.http) fail('give --handler or --http, not both');
+  if (v.stale && v.consistent) fail('give --stale or --consistent, not both');
+  if (parsed.positionals.length > 0 && !v.handler)
+    fail(
+      `unexpected arguments ${parsed.positionals.join(' ')} (handler arguments go after --handler PROGRAM --)`,
+    );
+  let token: string | undefined;
+  if (v['token-file']) {
+    try {
+      token = readFileSync(v['token-file'] as string, 'utf8').trim();
+    } catch (error) {
+      fail(
+        `--token-file ${v['token-file']} cannot be read (${(error as NodeJS.ErrnoException).code})`,
+      );
+    }
+  }
+  const spec = {
+    type: v.type,
+    ...(v.key !== undefined ? { key: v.key } : {}),
+    ...(v.prefix !== undefined ? { prefix: v.prefix } : {}),
+    ...(v.service !== undefined ? { service: v.service } : {}),
+    ...(v.tag ? { tag: v.tag } : {}),
+    ...(v['passing-only'] ? { passingOnly: true } : {}),
+    ...(v.state !== undefined ? { state: v.state } : {}),
+    ...(v.name !== undefined ? { name: v.name } : {}),
+    ...(v.replay ? { replay: true } : {}),
+    ...(v.datacenter ? { datacenter: v.datacenter } : {}),
+    ...(v.stale ? { consistency: 'stale' } : v.consistent ? { consistency: 'consistent' } : {}),
+  } as WatchSpec;
+
+  const client = createConsulWatch({
+    ...(v['http-addr'] ? { address: v['http-addr'] as string } : {}),
+    ...(token ? { token } : {}),
+  });
+  const handle = v.handler
+    ? scriptHandler({
+        command: v.handler as string,
+        args: parsed.positionals,
+        onStdout: (chunk) => process.stdout.write(chunk),
+      })
+    : v.http
+      ? httpHandler({ url: v.http as string })
+      : async (change: WatchChange) => {
+          process.stdout.write(`${JSON.stringify(changeToJson(change))}\n`);
+        };
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await client.close();
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
+
+  let watch: ReturnType<typeof client.watch>;
+  try {
+    watch = client.watch({ ...spec, initial: !v['no-initial'] }, async (change) => {
+      await handle(change);
+      if (v.once) await stop(0);
+    });
+  } catch (error) {
+    await client.close();
+    fail((error as Error).message);
+  }
+  watch.on('error', (error: ConsulWatchError) => console.error(`consul-watch: ${error.message}`));
+  console.error(`consul-watch: watching ${watch.description} at ${client.address}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(
+    `consul-watch: ${error instanceof ConsulWatchError ? error.message : (error as Error).stack}`,
+  );
+  process.exit(1);
+});

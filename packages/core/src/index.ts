@@ -16,6 +16,9 @@ export {
   type WatchRequest,
 } from './consulWatch';
 export * from './errors';
+export { changeToJson } from './handlers/changeJson';
+export { type HttpHandlerOptions, httpHandler } from './handlers/http';
+export { type ScriptHandlerOptions, scriptHandler } from './handlers/script';
 export type {
   DeleteOptions,
   GetOptions,

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConsulWatchError } from './errors';
 import type { SharedWatch, SharedWatchListener } from './sharedWatch';
 
@@ -17,6 +18,8 @@ export interface SubscriberOptions {
  * A slow handler is never queued up: when it returns, it gets one change from what it saw
  * last to the latest state, coalescing everything in between.
  */
+const delivering = new AsyncLocalStorage<Subscriber>();
+
 export class Subscriber implements SharedWatchListener {
   private delivered: unknown;
   private pumping: Promise<void> | undefined;
@@ -54,12 +57,13 @@ export class Subscriber implements SharedWatchListener {
             : this.shared.changeBetween(from, target);
         if (change === undefined) continue;
         try {
-          await this.options.deliver({
+          const event = {
             ...(change as object),
             type: this.shared.name,
             index: this.shared.index.toString(),
             initial: from === undefined,
-          });
+          };
+          await delivering.run(this, () => this.options.deliver(event));
         } catch (error) {
           this.options.onHandlerError(error);
         }
@@ -69,9 +73,13 @@ export class Subscriber implements SharedWatchListener {
     }
   }
 
-  /** Stops delivery; resolves once a handler still running has returned. */
+  /**
+   * Stops delivery; resolves once a handler still running has returned — unless it is
+   * that very handler calling, which would otherwise wait for itself forever.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (delivering.getStore() === this) return;
     await this.pumping;
   }
 }

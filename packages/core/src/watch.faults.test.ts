@@ -99,6 +99,19 @@ describe('delivery', () => {
     expect(client.activeQueries).toBe(0);
   });
 
+  it('stop() and close() called from inside a handler end the watch without waiting for themselves', async () => {
+    const { client } = await setup();
+    const prefix = uniquePrefix('selfstop');
+    const stopped = gate();
+    const watch = client.watch({ type: 'keyprefix', prefix }, async () => {
+      await watch.stop();
+      await client.close();
+      stopped.open();
+    });
+    await stopped.opened;
+    expect(client.activeQueries).toBe(0);
+  });
+
   it('stop() aborts the parked request at once', async () => {
     const { dev, client } = await setup();
     const watch = client.watch({
