@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fixture, fixture, record, uniquePrefix } from '../../test/helpers';
 import { HandlerError, InvalidInputError } from '../errors';
+import type { WatchChange } from '../watchTypes';
 import { httpHandler } from './http';
 import { scriptHandler } from './script';
 
@@ -136,7 +137,7 @@ describe('httpHandler', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  const change = {
+  const change: WatchChange = {
     type: 'services',
     index: '42',
     initial: false,
@@ -144,7 +145,7 @@ describe('httpHandler', () => {
     removed: [],
     changed: [],
     current: [{ name: 'web', tags: [] }],
-  } as const;
+  };
 
   it('POSTs the change as JSON with the given headers, retrying 5xx and 429', async () => {
     received.length = 0;
