@@ -88,7 +88,7 @@ describe('scriptHandler', () => {
       args: [join(dir, 'sleep.mjs')],
       timeoutMs: 200,
     });
-    const change = {
+    const change: WatchChange = {
       type: 'services',
       index: '1',
       initial: true,
@@ -96,13 +96,13 @@ describe('scriptHandler', () => {
       removed: [],
       changed: [],
       current: [],
-    } as const;
+    };
     await expect(handler(change)).rejects.toThrow(/killed after 200 ms/);
   });
 
   it('reports a program that does not exist', async () => {
     const handler = scriptHandler({ command: join(dir, 'missing.sh') });
-    const change = {
+    const change: WatchChange = {
       type: 'nodes',
       index: '1',
       initial: true,
@@ -110,7 +110,7 @@ describe('scriptHandler', () => {
       removed: [],
       changed: [],
       current: [],
-    } as const;
+    };
     await expect(handler(change)).rejects.toThrow(/could not start: spawn .*ENOENT/);
     expect(() => scriptHandler({ command: '' })).toThrow(InvalidInputError);
   });
