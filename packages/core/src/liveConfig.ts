@@ -372,12 +372,12 @@ export class LiveConfig<T = ConfigObject> {
       for (const done of [...this.readyWaiters]) done();
       this.emit('ready', undefined);
     }
-    if (previous !== undefined && paths.length === 0) return true;
+    // The first config is announced by 'ready'; 'change' is for what comes after.
+    if (previous === undefined || paths.length === 0) return true;
     for (const sub of [...this.pathSubscribers]) {
       const before = getPath(previous, sub.path);
       const after = getPath(next, sub.path);
-      if (previous !== undefined && deepEqual(before, after)) continue;
-      if (previous === undefined) continue;
+      if (deepEqual(before, after)) continue;
       this.safely(() => sub.callback(after, before));
     }
     this.emit('change', { snapshot: this.value, previous, paths, source });
