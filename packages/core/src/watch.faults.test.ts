@@ -231,6 +231,42 @@ describe('faults', () => {
     ]);
   });
 
+  it('uses a watch own token instead of the connection token', async () => {
+    const secret = 'per-watch-token';
+    const dev = await startDevServer({ aclToken: secret });
+    cleanup.push(() => dev.close());
+    const client = createConsulWatch({ address: dev.address, watch: fast }); // no token of its own
+    cleanup.push(() => client.close());
+    const denied = client.watch({ type: 'nodes' });
+    const error = await new Promise<Error>((resolve) => denied.on('error', resolve));
+    expect(error).toBeInstanceOf(PermissionDeniedError);
+    const allowed = record(client.watch({ type: 'nodes', token: secret }));
+    const first = await allowed.until((c) => c.initial);
+    expect(first.current.length).toBeGreaterThan(0);
+    expect(client.activeQueries).toBe(2); // a different token is a different watch
+  });
+
+  it('sends its waitMs as the blocking wait, and a timeout with nothing new delivers nothing', async () => {
+    const { proxy, client } = await setup({ proxy: true });
+    const prefix = uniquePrefix('wait');
+    const r = record(client.watch({ type: 'keyprefix', prefix, waitMs: 50 }));
+    await r.until((c) => c.initial);
+    const before = proxy!.requests;
+    // Several 50 ms waits run out with nothing new; then a write arrives and is delivered once.
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (proxy!.requests >= before + 3) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 10);
+    });
+    expect(r.changes).toHaveLength(1);
+    await client.kv.put(`${prefix}k`, 'v');
+    await r.until((c) => c.entries.has(`${prefix}k`));
+    expect(r.changes).toHaveLength(2);
+  });
+
   it('reports a denied token as PermissionDeniedError without the token in any message or log line', async () => {
     const secret = 's3cr3t-token-value';
     const dev = await startDevServer({ aclToken: secret });
