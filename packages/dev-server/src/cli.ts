@@ -1,11 +1,12 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startDevServer } from './devServer';
 
 const usage = `consul-dev: an in-memory, Consul-compatible HTTP agent for development and tests
 
 Usage: consul-dev [--port 8500] [--host 127.0.0.1] [--data FILE] [--acl-token TOKEN]
-                  [--datacenter dc1] [--node NAME]
+                  [--datacenter dc1] [--node NAME] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
 
   --port        TCP port to listen on (default 8500; 0 picks a free one)
   --host        address to bind (default 127.0.0.1)
@@ -13,7 +14,10 @@ Usage: consul-dev [--port 8500] [--host 127.0.0.1] [--data FILE] [--acl-token TO
   --acl-token   require this token on every request (or set CONSUL_DEV_ACL_TOKEN,
                 which keeps it out of the process list)
   --datacenter  datacenter name (default dc1)
-  --node        node name (default: this machine's host name)`;
+  --node        node name (default: this machine's host name)
+  --tls-cert, --tls-key
+                serve HTTPS with this certificate and key (PEM files)
+  --tls-ca      also require client certificates signed by this CA`;
 
 async function main(): Promise<void> {
   let values: ReturnType<typeof parseArgs>['values'];
@@ -26,6 +30,9 @@ async function main(): Promise<void> {
         'acl-token': { type: 'string' },
         datacenter: { type: 'string', default: 'dc1' },
         node: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-ca': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -45,6 +52,30 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
+  if (
+    Boolean(values['tls-cert']) !== Boolean(values['tls-key']) ||
+    (values['tls-ca'] && !values['tls-cert'])
+  ) {
+    console.error('consul-dev: --tls-cert and --tls-key go together (and --tls-ca needs both)');
+    process.exit(2);
+  }
+  const read = (flag: string) => {
+    try {
+      return readFileSync(values[flag] as string);
+    } catch (error) {
+      console.error(
+        `consul-dev: --${flag} ${values[flag]} cannot be read (${(error as NodeJS.ErrnoException).code})`,
+      );
+      process.exit(2);
+    }
+  };
+  const tls = values['tls-cert']
+    ? {
+        cert: read('tls-cert'),
+        key: read('tls-key'),
+        ...(values['tls-ca'] ? { ca: read('tls-ca') } : {}),
+      }
+    : undefined;
   const aclToken = (values['acl-token'] as string | undefined) ?? process.env.CONSUL_DEV_ACL_TOKEN;
   const server = await startDevServer({
     port,
@@ -53,11 +84,13 @@ async function main(): Promise<void> {
     nodeName: values.node as string | undefined,
     dataFile: values.data as string | undefined,
     aclToken: aclToken || undefined,
+    ...(tls ? { tls } : {}),
   });
   const extras = [
     `datacenter ${values.datacenter}`,
     values.data ? `data in ${values.data}` : 'in memory',
     aclToken ? 'ACL token required' : 'no ACL',
+    ...(tls ? [tls.ca ? 'TLS with client certificates' : 'TLS'] : []),
   ];
   console.log(`consul-dev listening on ${server.url} (${extras.join(', ')})`);
   const stop = () => {

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { type DevServerSnapshot, DevState } from './devState';
@@ -26,6 +27,11 @@ export interface DevServerOptions {
   dataFile?: string;
   /** Where failures to write `dataFile` are reported. Default: console.error. */
   onError?: (error: Error) => void;
+  /**
+   * Serve HTTPS with this certificate and key (PEM). With `ca`, clients must present a
+   * certificate signed by it, as an agent with `verify_incoming` demands.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
 }
 
 export interface DevServer {
@@ -75,9 +81,18 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     ...healthRoutes(context),
     ...eventRoutes(context),
   ];
-  const server: Server = createServer(
-    createRouter(routes, { datacenter, aclToken: options.aclToken }),
-  );
+  const router = createRouter(routes, { datacenter, aclToken: options.aclToken });
+  const tls = options.tls;
+  const server: Server = tls
+    ? createHttpsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        router,
+      )
+    : createServer(router);
   const sockets = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -101,7 +116,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   };
 
   return {
-    url: `http://${hostPart}:${port}`,
+    url: `${tls ? 'https' : 'http'}://${hostPart}:${port}`,
     address: `${hostPart}:${port}`,
     port,
     host,
