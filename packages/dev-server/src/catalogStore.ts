@@ -63,7 +63,40 @@ export const topics = {
   service: (name: string) => `catalog:service:${name}`,
 };
 
-const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+type Indexed = { CreateIndex: number; ModifyIndex: number };
+
+/**
+ * Writes `input` at `id` in `byId` unless it equals what is there (indexes aside): Consul
+ * raises no index for a registration that changes nothing. Returns what was there, or
+ * `false` when nothing was written.
+ */
+function upsert<T extends Indexed>(
+  byId: Map<string, T>,
+  id: string,
+  input: Omit<T, keyof Indexed>,
+  index: number,
+): T | undefined | false {
+  const existing = byId.get(id);
+  if (
+    existing &&
+    JSON.stringify({ ...existing, CreateIndex: 0, ModifyIndex: 0 }) ===
+      JSON.stringify({ ...input, CreateIndex: 0, ModifyIndex: 0 })
+  ) {
+    return false;
+  }
+  byId.set(id, { ...input, CreateIndex: existing?.CreateIndex ?? index, ModifyIndex: index } as T);
+  return existing;
+}
+
+/** The node's map inside `byNode`, created on first use. */
+function mapOf<T>(byNode: Map<string, Map<string, T>>, node: string): Map<string, T> {
+  let byId = byNode.get(node);
+  if (!byId) {
+    byId = new Map();
+    byNode.set(node, byId);
+  }
+  return byId;
+}
 
 /**
  * Nodes, service instances and health checks, with the indexes Consul reads carry: one per
@@ -152,45 +185,15 @@ export class CatalogStore {
   // ---- writes --------------------------------------------------------------------------
 
   upsertNode(input: NodeInput, index: number): void {
-    const existing = this.nodes.get(input.Node);
-    if (
-      existing &&
-      sameJson(
-        { ...existing, CreateIndex: 0, ModifyIndex: 0 },
-        { ...input, CreateIndex: 0, ModifyIndex: 0 },
-      )
-    )
-      return;
-    this.nodes.set(input.Node, {
-      ...input,
-      CreateIndex: existing?.CreateIndex ?? index,
-      ModifyIndex: index,
-    });
+    if (upsert(this.nodes, input.Node, input, index) === false) return;
     this.tables.nodes = index;
     this.notify(topics.nodes);
     this.touchServicesOfNode(input.Node, index);
   }
 
   upsertService(node: string, input: ServiceInput, index: number): void {
-    let byId = this.services.get(node);
-    if (!byId) {
-      byId = new Map();
-      this.services.set(node, byId);
-    }
-    const existing = byId.get(input.ID);
-    if (
-      existing &&
-      sameJson(
-        { ...existing, CreateIndex: 0, ModifyIndex: 0 },
-        { ...input, CreateIndex: 0, ModifyIndex: 0 },
-      )
-    )
-      return;
-    byId.set(input.ID, {
-      ...input,
-      CreateIndex: existing?.CreateIndex ?? index,
-      ModifyIndex: index,
-    });
+    const existing = upsert(mapOf(this.services, node), input.ID, input, index);
+    if (existing === false) return;
     this.tables.services = index;
     this.notify(topics.services);
     if (existing && existing.Service !== input.Service) this.touchService(existing.Service, index);
@@ -204,31 +207,13 @@ export class CatalogStore {
   }
 
   upsertCheck(node: string, input: CheckInput, index: number): void {
-    let byId = this.checks.get(node);
-    if (!byId) {
-      byId = new Map();
-      this.checks.set(node, byId);
-    }
     const service = input.ServiceID ? this.services.get(node)?.get(input.ServiceID) : undefined;
     const next = {
       ...input,
       ServiceName: service?.Service ?? '',
       ServiceTags: service?.Tags ?? [],
     };
-    const existing = byId.get(input.CheckID);
-    if (
-      existing &&
-      sameJson(
-        { ...existing, CreateIndex: 0, ModifyIndex: 0 },
-        { ...next, CreateIndex: 0, ModifyIndex: 0 },
-      )
-    )
-      return;
-    byId.set(input.CheckID, {
-      ...next,
-      CreateIndex: existing?.CreateIndex ?? index,
-      ModifyIndex: index,
-    });
+    if (upsert(mapOf(this.checks, node), input.CheckID, next, index) === false) return;
     this.checkChanged(node, next.ServiceName, index);
   }
 
