@@ -80,3 +80,13 @@ export function changedPaths(a: unknown, b: unknown, base = ''): string[] {
   }
   return out;
 }
+
+/** Only the given dot paths of `root`, as a nested object: what may be shown outside. */
+export function pickPaths(root: unknown, paths: readonly string[]): ConfigObject {
+  const out: ConfigObject = {};
+  for (const path of paths) {
+    const value = getPath(root, path);
+    if (value !== undefined) setIn(out, path.split('.'), value);
+  }
+  return out;
+}

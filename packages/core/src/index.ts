@@ -1,7 +1,7 @@
 export type { StandardSchemaV1 } from '@standard-schema/spec';
 export type { BackoffOptions } from './backoff';
 export type { ValueFormat } from './codec';
-export type { ConfigObject } from './configTree';
+export { type ConfigObject, getPath, pickPaths } from './configTree';
 export {
   type Connection,
   type ConnectionOptions,

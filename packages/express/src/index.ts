@@ -1,0 +1,13 @@
+import './types';
+
+export {
+  type ConsulConfigMiddleware,
+  type ConsulConfigOptions,
+  consulConfig,
+} from './consulConfig';
+export {
+  type LiveConfigEventsHandler,
+  type LiveConfigEventsOptions,
+  liveConfigEvents,
+} from './liveConfigEvents';
+export type { ConsulConfigRegistry, RequestConfig } from './types';
