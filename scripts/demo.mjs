@@ -1,68 +1,70 @@
 // `pnpm demo`: consul-watch on the embedded dev-server (or the agent at CONSUL_HTTP_ADDR).
-// It watches demo/, keeps a live config of it, makes a few changes so you can see them
-// arrive, then waits for yours. `node scripts/demo.mjs --once` exits after the scripted part.
+// It starts the Express sample app (a page that updates live), logs every change under
+// demo/ through a core watch, makes a few changes so you see them arrive, then waits for
+// yours. `node scripts/demo.mjs --once` exits after the scripted part (used to check it).
+import { startExpressDemo } from '../apps/express-demo/dist/app.js';
 import { consoleLogger, createConsulWatch } from '../packages/core/dist/index.js';
 import { startDevServer } from '../packages/dev-server/dist/index.js';
 
 const once = process.argv.includes('--once');
 let dev;
 let address = process.env.CONSUL_HTTP_ADDR;
-if (!address) {
+if (address) console.log(`demo: using the Consul agent at ${address}`);
+else {
   dev = await startDevServer({ port: Number(process.env.DEMO_CONSUL_PORT ?? 0) });
   address = dev.address;
   console.log(`demo: no CONSUL_HTTP_ADDR set; started the embedded dev-server at ${dev.url}`);
-} else {
-  console.log(`demo: using the Consul agent at ${address}`);
 }
 
 const consul = createConsulWatch({ address, logger: consoleLogger('demo') });
-const watch = consul.watch({ type: 'keyprefix', prefix: 'demo/' }, (change) => {
+const watch = consul.watch({ type: 'keyprefix', prefix: 'demo/', initial: false }, (change) => {
   for (const c of change.changes) {
-    const value = c.op === 'set' ? c.entry.value.toString() : '';
-    console.log(
-      `watch: ${change.initial ? 'initial' : 'change'} ${c.op} ${c.key}${c.op === 'set' ? ` = ${value}` : ''}`,
-    );
+    console.log(`watch: ${c.op} ${c.key}${c.op === 'set' ? ` = ${c.entry.value.toString()}` : ''}`);
   }
 });
-const config = consul.liveConfig({ layers: ['demo/'], format: 'auto' });
-config.on('change', ({ paths }) =>
-  console.log(`config: ${paths.join(', ')} changed → ${JSON.stringify(config.snapshot)}`),
+await watch.ready(5_000);
+
+const express = await startExpressDemo({
+  consulAddress: address,
+  port: Number(process.env.PORT ?? 3000),
+  logger: consoleLogger('express-demo'),
+});
+console.log(
+  `demo: the live settings page is at ${express.url} (JSON at ${express.url}/api/settings)`,
 );
-config.on('error', (error) => console.log(`config: ${error.message}`));
 
-await consul.kv.put('demo/greeting', 'hello');
-await consul.kv.put('demo/features/dark-mode', 'false');
-console.log(`config: ready → ${JSON.stringify(await config.ready(5_000))}`);
-
+const settings = async () => (await fetch(`${express.url}/api/settings`)).json();
 const steps = [
-  () => consul.kv.put('demo/features/dark-mode', 'true'),
-  () => consul.kv.put('demo/greeting', 'hello, consul-watch'),
-  () => consul.kv.put('demo/broken.json', '{not json'),
-  () => consul.kv.delete('demo/greeting'),
+  ['demo/express/site/banner', 'Hello from Consul'],
+  ['demo/express/features/beta', 'true'],
+  ['demo/express/ui/theme', 'dark'],
 ];
-for (const step of steps) {
+for (const [key, value] of steps) {
+  const path = key.slice('demo/express/'.length).replaceAll('/', '.');
   const seen = new Promise((resolve) => {
-    const off = () => {
-      config.off('change', off);
-      config.off('error', off);
+    const listener = ({ paths }) => {
+      if (!paths.includes(path)) return;
+      express.config.off('change', listener);
       resolve();
     };
-    config.on('change', off);
-    config.on('error', off);
+    express.config.on('change', listener);
   });
-  await step();
+  await consul.kv.put(key, value);
   await seen;
 }
+console.log(`demo: ${express.url}/api/settings now answers ${JSON.stringify(await settings())}`);
 
 const stop = async () => {
-  await watch.stop();
+  await express.close();
   await consul.close();
   await dev?.close();
   process.exit(0);
 };
 if (once) await stop();
-console.log(`\ndemo: now change something yourself, for example:
-  curl -X PUT -d 42 ${dev?.url ?? `http://${address}`}/v1/kv/demo/answer
+console.log(`
+demo: open ${express.url} and change something yourself, for example:
+  curl -X PUT -d 'Changed with curl' http://${address}/v1/kv/demo/express/site/banner
+  curl -X PUT -d light http://${address}/v1/kv/demo/express/ui/theme
 Ctrl-C to stop.`);
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

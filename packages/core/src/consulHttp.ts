@@ -136,7 +136,8 @@ export class ConsulHttp {
       if (signal?.aborted || isAbort(error)) throw signal?.reason ?? error;
       const response = (error as { response?: { statusCode: number; body: T } }).response;
       if (response && settings.acceptStatus?.includes(response.statusCode)) {
-        return { body: response.body, status: response.statusCode, index: undefined };
+        const accepted = response.statusCode === 404 ? undefined : response.body;
+        return { body: accepted, status: response.statusCode, index: undefined };
       }
       const translated = this.translate(what, error);
       const code = (error as { code?: string }).code;

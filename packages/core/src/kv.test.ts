@@ -82,6 +82,7 @@ describe('KvClient', () => {
     expect(await kv.keys('tree/', { separator: '/' })).toEqual(['tree/a/', 'tree/b']);
     await kv.delete('tree/', { recurse: true });
     expect(await kv.list('tree/')).toEqual([]);
+    expect(await kv.keys('tree/')).toEqual([]);
   });
 
   it('applies a transaction atomically, or none of it', async () => {

@@ -221,7 +221,8 @@ export class KvClient {
     validateKey(prefix, 'prefix');
     const res = await this.http.call<string[]>(
       `keys ${JSON.stringify(prefix)}`,
-      this.idempotent,
+      // The client treats the 404 of an empty listing as a failure; it is just no keys.
+      { ...this.idempotent, acceptStatus: [404] },
       (c, o) =>
         c.kv.keys({
           ...o,

@@ -1,0 +1,118 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type ConsulWatch,
+  consoleLogger,
+  createConsulWatch,
+  type LiveConfig,
+  type Logger,
+} from '@consul-watch/core';
+import { type DevServer, startDevServer } from '@consul-watch/dev-server';
+import { consulConfig, liveConfigEvents } from '@consul-watch/express';
+import express from 'express';
+import { page } from './page';
+
+/** The keys this demo reads, and what it seeds when they are missing. */
+export const PREFIX = 'demo/express/';
+const SEED: Record<string, string> = {
+  'site/title': 'consul-watch demo',
+  'site/banner': 'Change me in Consul',
+  'ui/theme': 'light',
+  'features/beta': 'false',
+  'secrets/api-key': 'never-sent-to-browsers',
+};
+
+interface AppConfig {
+  site?: { title?: string; banner?: string };
+  ui?: { theme?: string };
+  features?: { beta?: boolean };
+}
+
+declare module '@consul-watch/express' {
+  interface ConsulConfigRegistry {
+    config: AppConfig;
+  }
+}
+
+export interface ExpressDemoOptions {
+  /** Default 0 (a free port). */
+  port?: number;
+  /** A Consul agent; default CONSUL_HTTP_ADDR, else an embedded dev-server. */
+  consulAddress?: string;
+  logger?: Logger;
+}
+
+export interface ExpressDemo {
+  url: string;
+  /** The agent it talks to (`host:port`). */
+  consulAddress: string;
+  client: ConsulWatch;
+  /** The live config behind req.config and the page. */
+  config: LiveConfig<AppConfig>;
+  close(): Promise<void>;
+}
+
+export async function startExpressDemo(options: ExpressDemoOptions = {}): Promise<ExpressDemo> {
+  const log = options.logger ?? consoleLogger('express-demo');
+  let dev: DevServer | undefined;
+  let consulAddress = options.consulAddress ?? process.env.CONSUL_HTTP_ADDR;
+  if (!consulAddress) {
+    dev = await startDevServer();
+    consulAddress = dev.address;
+    log.info(`no CONSUL_HTTP_ADDR set; started the embedded dev-server at ${dev.url}`);
+  }
+  const client = createConsulWatch({ address: consulAddress, logger: log });
+  try {
+    const existing = new Set(await client.kv.keys(PREFIX));
+    for (const [key, value] of Object.entries(SEED)) {
+      if (!existing.has(PREFIX + key)) await client.kv.put(PREFIX + key, value);
+    }
+  } catch (error) {
+    await client.close();
+    await dev?.close();
+    throw error;
+  }
+
+  const config = consulConfig<AppConfig>({
+    client,
+    layers: [PREFIX],
+    format: 'auto',
+    waitForReadyMs: 5_000,
+  });
+  const events = liveConfigEvents(config, { expose: ['site', 'ui', 'features'] });
+  const app = express();
+  app.get('/', (_req, res) => {
+    res.type('html').send(page);
+  });
+  app.get('/events', events);
+  app.get('/api/settings', config, (req, res) => {
+    res.json({
+      title: req.config.site?.title,
+      banner: req.config.site?.banner,
+      theme: req.config.ui?.theme,
+      beta: req.config.features?.beta === true,
+    });
+  });
+
+  const server: Server = app.listen(options.port ?? 0, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    consulAddress,
+    client,
+    config: config.config,
+    async close() {
+      events.close();
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await closed;
+      await config.close();
+      await client.close();
+      await dev?.close();
+    },
+  };
+}
