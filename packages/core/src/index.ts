@@ -1,4 +1,5 @@
 export type { StandardSchemaV1 } from '@standard-schema/spec';
+export { writeFileAtomic } from './atomicFile';
 export type { BackoffOptions } from './backoff';
 export type { ValueFormat } from './codec';
 export { type ConfigObject, getPath, pickPaths } from './configTree';

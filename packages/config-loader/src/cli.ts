@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { parseArgs } from 'node:util';
+import { type ConsulWatch, consoleLogger, createConsulWatch } from '@consul-watch/core';
+import { type ConsulEnvOptions, loadConsulEnv } from './consulEnv';
+import { watchConsulEnv } from './watchConsulEnv';
+
+const usage = `consul-env: run a program with its environment from a Consul KV prefix
+
+Usage: consul-env --prefix PREFIX [options] -- PROGRAM [ARGS…]
+
+  --prefix PREFIX       KV prefix whose keys become variables (app/env/db/host → DB_HOST)
+  --once                read once and run; do not watch for changes
+  --restart-on-change   on a change, restart the program gracefully (the default)
+  --signal SIG          on a change, send SIG (e.g. SIGHUP) instead of restarting
+  --kill-timeout MS     after asking the program to stop, wait this long before SIGKILL (10000)
+  --pristine            give the program only the variables from Consul
+  --override            let Consul's values replace variables already set
+  --dotenv FILE         a .env file layered below Consul
+  --last-known-good FILE  keep the last values; use them when Consul is unreachable
+  --no-expand           leave \${VAR} references as they are
+  --http-addr ADDR      Consul address (default CONSUL_HTTP_ADDR, else 127.0.0.1:8500)
+  --token-file FILE     ACL token from FILE (default CONSUL_HTTP_TOKEN)
+
+The program runs without a shell; consul-env forwards signals to it and exits with its code.`;
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT'] as const;
+
+function usageError(message: string): never {
+  console.error(`consul-env: ${message}\n\n${usage}`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      strict: true,
+      options: {
+        prefix: { type: 'string' },
+        once: { type: 'boolean' },
+        'restart-on-change': { type: 'boolean' },
+        signal: { type: 'string' },
+        'kill-timeout': { type: 'string', default: '10000' },
+        pristine: { type: 'boolean' },
+        override: { type: 'boolean' },
+        dotenv: { type: 'string' },
+        'last-known-good': { type: 'string' },
+        'no-expand': { type: 'boolean' },
+        'http-addr': { type: 'string' },
+        'token-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) {
+    console.log(usage);
+    return;
+  }
+  const [command, ...args] = parsed.positionals;
+  if (!v.prefix) usageError('--prefix is required');
+  if (!command) usageError('name the program to run after --');
+  if (v.signal && !(String(v.signal) in constants.signals))
+    usageError(`--signal ${v.signal} is not a signal name such as SIGHUP`);
+  if (v.signal && v['restart-on-change'])
+    usageError('give --signal or --restart-on-change, not both');
+  const killTimeout = Number(v['kill-timeout']);
+  if (!Number.isInteger(killTimeout) || killTimeout < 0)
+    usageError(`--kill-timeout must be milliseconds, not ${v['kill-timeout']}`);
+  let token: string | undefined;
+  if (v['token-file']) {
+    try {
+      token = readFileSync(String(v['token-file']), 'utf8').trim();
+    } catch (error) {
+      usageError(
+        `--token-file ${v['token-file']} cannot be read (${(error as NodeJS.ErrnoException).code})`,
+      );
+    }
+  }
+
+  const logger = consoleLogger('consul-env');
+  const client: ConsulWatch = createConsulWatch({
+    ...(v['http-addr'] ? { address: String(v['http-addr']) } : {}),
+    ...(token ? { token } : {}),
+    logger,
+  });
+  // The program's environment, kept apart from ours.
+  const childEnv: Record<string, string | undefined> = v.pristine ? {} : { ...process.env };
+  const options: ConsulEnvOptions = {
+    prefix: String(v.prefix),
+    client,
+    env: childEnv,
+    logger,
+    override: Boolean(v.override),
+    expand: !v['no-expand'],
+    ...(v.dotenv ? { dotenvFile: String(v.dotenv) } : {}),
+    ...(v['last-known-good'] ? { lastKnownGoodFile: String(v['last-known-good']) } : {}),
+  };
+
+  let child: ChildProcess | undefined;
+  let restarting = false;
+  let exiting = false;
+  let stopWatch = async () => {};
+  const finish = async (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    await stopWatch();
+    await client.close();
+    process.exit(code);
+  };
+  const run = () => {
+    const started = spawn(command, args, {
+      stdio: 'inherit',
+      env: childEnv as NodeJS.ProcessEnv,
+      shell: false,
+    });
+    child = started;
+    started.on('error', (error) => {
+      console.error(`consul-env: cannot start ${command}: ${error.message}`);
+      void finish(127);
+    });
+    started.on('exit', (code, signal) => {
+      if (restarting || child !== started) return;
+      void finish(code ?? 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0));
+    });
+  };
+  const restart = async () => {
+    const old = child;
+    if (!old || restarting) return;
+    restarting = true;
+    const gone = new Promise<void>((resolve) => {
+      if (old.exitCode !== null || old.signalCode !== null) resolve();
+      else old.once('exit', () => resolve());
+    });
+    old.kill('SIGTERM');
+    const timer = setTimeout(() => old.kill('SIGKILL'), killTimeout);
+    await gone;
+    clearTimeout(timer);
+    restarting = false;
+    if (!exiting) run();
+  };
+  for (const name of FORWARDED) process.on(name, () => child?.kill(name));
+
+  if (v.once) {
+    await loadConsulEnv(options);
+  } else {
+    const watch = watchConsulEnv(options);
+    stopWatch = () => watch.stop();
+    watch.on('change', ({ changed, removed }) => {
+      logger.info(`changed: ${[...changed, ...removed.map((r) => `-${r}`)].join(', ')}`);
+      if (v.signal) child?.kill(String(v.signal) as NodeJS.Signals);
+      else void restart();
+    });
+    await watch.ready(30_000);
+  }
+  run();
+}
+
+main().catch((error: Error) => {
+  console.error(`consul-env: ${error.message}`);
+  process.exit(1);
+});

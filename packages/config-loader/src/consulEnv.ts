@@ -1,0 +1,173 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import {
+  type ConnectionOptions,
+  ConsulUnavailableError,
+  type ConsulWatch,
+  createConsulWatch,
+  type KvEntry,
+  type Logger,
+  silentLogger,
+  writeFileAtomic,
+} from '@consul-watch/core';
+import { parseDotenv } from './dotenv';
+import { mapEntries, type NameOptions } from './envNames';
+import { expandValues } from './expand';
+
+export interface ConsulEnvOptions extends NameOptions {
+  /** The KV prefix whose keys become variables (`app/env/` → `app/env/db/host` is `DB_HOST`). */
+  prefix: string;
+  /** Let Consul's values replace variables that are already set. Default false: the environment wins. */
+  override?: boolean;
+  /** A `.env` file layered below Consul: its values apply where Consul has none. */
+  dotenvFile?: string;
+  /** Expand `${VAR}` references, as dotenv-expand does. Default true. */
+  expand?: boolean;
+  /** Keep the last values read from Consul here, and use them when Consul cannot be reached. */
+  lastKnownGoodFile?: string;
+  /** An existing client, or connection options for one of its own (default: Consul's env variables). */
+  client?: ConsulWatch;
+  connection?: ConnectionOptions;
+  /** The environment to fill. Default `process.env`. */
+  env?: Record<string, string | undefined>;
+  logger?: Logger;
+}
+
+export interface ConsulEnvResult {
+  /** Every variable the prefix (and `.env`) define, expanded, whether or not it was applied. */
+  parsed: Record<string, string>;
+  /** Where the Consul part came from. */
+  source: 'consul' | 'cache' | 'dotenv';
+}
+
+const LKG_VERSION = 1;
+
+export function normalisePrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string' || prefix.trim() === '') {
+    throw new TypeError('a prefix is required, such as { prefix: "app/env/" }');
+  }
+  return prefix.endsWith('/') ? prefix : `${prefix}/`;
+}
+
+export function readDotenv(file: string | undefined): Record<string, string> {
+  if (!file || !existsSync(file)) return {};
+  return parseDotenv(readFileSync(file, 'utf8'));
+}
+
+/** Names and values from Consul entries and `.env`, Consul winning, expanded against `env`. */
+export function computeValues(
+  entries: Iterable<KvEntry>,
+  prefix: string,
+  options: ConsulEnvOptions,
+  env: Record<string, string | undefined>,
+): Record<string, string> {
+  const fromConsul: Record<string, string> = {};
+  for (const [name, { value }] of mapEntries(entries, prefix, options)) fromConsul[name] = value;
+  return finish(fromConsul, options, env);
+}
+
+function finish(
+  fromConsul: Record<string, string>,
+  options: ConsulEnvOptions,
+  env: Record<string, string | undefined>,
+): Record<string, string> {
+  const merged = { ...readDotenv(options.dotenvFile), ...fromConsul };
+  return options.expand === false ? merged : expandValues(merged, env);
+}
+
+/** Sets the variables in `env` that it may set: those not set before, or all with `override`. */
+export function applyValues(
+  values: Record<string, string>,
+  env: Record<string, string | undefined>,
+  override: boolean,
+  before: ReadonlySet<string>,
+): string[] {
+  const applied: string[] = [];
+  for (const [name, value] of Object.entries(values)) {
+    if (!override && before.has(name)) continue;
+    if (env[name] !== value) applied.push(name);
+    env[name] = value;
+  }
+  return applied;
+}
+
+export async function saveLastKnownGood(
+  file: string,
+  entries: KvEntry[],
+  logger: Logger,
+): Promise<void> {
+  const values = entries.map((e) => ({ key: e.key, value: e.value.toString('base64') }));
+  try {
+    await writeFileAtomic(
+      file,
+      JSON.stringify({ version: LKG_VERSION, savedAt: new Date().toISOString(), values }),
+    );
+  } catch (error) {
+    logger.warn(`could not write the last-known-good file ${file}: ${(error as Error).message}`);
+  }
+}
+
+async function readLastKnownGood(
+  file: string,
+): Promise<{ savedAt: string; entries: KvEntry[] } | undefined> {
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8'));
+    if (saved?.version !== LKG_VERSION || !Array.isArray(saved.values)) return undefined;
+    const entries = saved.values.map(
+      (v: { key: string; value: string }) =>
+        ({ key: v.key, value: Buffer.from(v.value, 'base64') }) as KvEntry,
+    );
+    return { savedAt: saved.savedAt, entries };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads every key under the prefix once and sets the environment, as dotenv does at start-up.
+ * Precedence, highest first: variables already set (unless `override`), Consul, `.env`.
+ * When Consul cannot be reached it falls back to the last-known-good file, then to `.env`
+ * alone, saying which in one log line; with neither it fails with ConsulUnavailableError.
+ */
+export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEnvResult> {
+  const prefix = normalisePrefix(options.prefix);
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? silentLogger;
+  const client = options.client ?? createConsulWatch(options.connection);
+  const before = new Set(Object.keys(env).filter((k) => env[k] !== undefined));
+  try {
+    let entries: KvEntry[];
+    let source: ConsulEnvResult['source'] = 'consul';
+    try {
+      // Keys come back relative to the client's own prefix; ours is relative to that too.
+      entries = await client.kv.list(prefix);
+    } catch (error) {
+      if (!(error instanceof ConsulUnavailableError)) throw error;
+      const cached = options.lastKnownGoodFile
+        ? await readLastKnownGood(options.lastKnownGoodFile)
+        : undefined;
+      if (cached) {
+        logger.warn(
+          `Consul is unreachable (${error.message}); using the last-known-good values from ${options.lastKnownGoodFile} saved at ${cached.savedAt}`,
+        );
+        entries = cached.entries;
+        source = 'cache';
+      } else if (options.dotenvFile && existsSync(options.dotenvFile)) {
+        logger.warn(`Consul is unreachable (${error.message}); using ${options.dotenvFile} alone`);
+        entries = [];
+        source = 'dotenv';
+      } else {
+        throw new ConsulUnavailableError(
+          `Cannot load the environment from Consul prefix ${JSON.stringify(prefix)}: ${error.message} Set lastKnownGoodFile or dotenvFile for a fallback.`,
+        );
+      }
+    }
+    const parsed = computeValues(entries, prefix, options, env);
+    applyValues(parsed, env, options.override ?? false, before);
+    if (source === 'consul' && options.lastKnownGoodFile)
+      await saveLastKnownGood(options.lastKnownGoodFile, entries, logger);
+    return { parsed, source };
+  } finally {
+    if (!options.client) await client.close();
+  }
+}

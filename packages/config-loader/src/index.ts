@@ -1,0 +1,5 @@
+export { type ConsulEnvOptions, type ConsulEnvResult, loadConsulEnv } from './consulEnv';
+export { parseDotenv } from './dotenv';
+export { envNameOf, type NameOptions } from './envNames';
+export { expandValues } from './expand';
+export { type ConsulEnvWatch, type EnvChange, watchConsulEnv } from './watchConsulEnv';
