@@ -1,7 +1,8 @@
 // `pnpm demo`: consul-watch on the embedded dev-server (or the agent at CONSUL_HTTP_ADDR).
-// It starts the Express sample app (a page that updates live), logs every change under
-// demo/ through a core watch, makes a few changes so you see them arrive, then waits for
-// yours. `node scripts/demo.mjs --once` exits after the scripted part (used to check it).
+// It starts the sample apps on one agent — Express (a page that updates live) and a plain
+// Node program run through consul-env — logs every change under demo/ through a core watch,
+// makes a few changes so you see them arrive, then waits for yours. `node scripts/demo.mjs --once` exits after the scripted part (used to check it).
+import { startConfigLoaderDemo } from '../apps/config-loader-demo/src/demo.mjs';
 import { startExpressDemo } from '../apps/express-demo/dist/app.js';
 import { consoleLogger, createConsulWatch } from '../packages/core/dist/index.js';
 import { startDevServer } from '../packages/dev-server/dist/index.js';
@@ -33,6 +34,18 @@ console.log(
   `demo: the live settings page is at ${express.url} (JSON at ${express.url}/api/settings)`,
 );
 
+let restarted;
+const envRestarted = new Promise((resolve) => {
+  restarted = resolve;
+});
+const envDemo = await startConfigLoaderDemo({
+  consulAddress: address,
+  onLine: (line) => {
+    console.log(line);
+    if (line.includes('started with') && line.includes('hi from the demo')) restarted();
+  },
+});
+
 const settings = async () => (await fetch(`${express.url}/api/settings`)).json();
 const steps = [
   ['demo/express/site/banner', 'Hello from Consul'],
@@ -52,10 +65,13 @@ for (const [key, value] of steps) {
   await consul.kv.put(key, value);
   await seen;
 }
+await consul.kv.put('demo/env/greeting', 'hi from the demo');
+await envRestarted;
 console.log(`demo: ${express.url}/api/settings now answers ${JSON.stringify(await settings())}`);
 
 const stop = async () => {
   await express.close();
+  await envDemo.close();
   await consul.close();
   await dev?.close();
   process.exit(0);
@@ -65,6 +81,7 @@ console.log(`
 demo: open ${express.url} and change something yourself, for example:
   curl -X PUT -d 'Changed with curl' http://${address}/v1/kv/demo/express/site/banner
   curl -X PUT -d light http://${address}/v1/kv/demo/express/ui/theme
+  curl -X PUT -d 'hello again' http://${address}/v1/kv/demo/env/greeting   (consul-env restarts the plain app)
 Ctrl-C to stop.`);
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

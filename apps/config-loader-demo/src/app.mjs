@@ -12,7 +12,7 @@ const server = createServer((_req, res) => {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify(settings));
 });
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+server.listen(Number(process.env.APP_PORT ?? 0), '127.0.0.1', () => {
   console.log(`config-loader-demo: listening on http://127.0.0.1:${server.address().port}`);
 });
 process.on('SIGTERM', () => {
