@@ -100,7 +100,10 @@ export function serveBlocking(r: Request, waiters: Waiters, read: BlockingRead):
     clearTimeout(timer);
     unpark();
   };
-  const timer = setTimeout(() => finish(read.run()), waitMs + Math.random() * (waitMs / 16));
+  // Consul adds up to wait/16 of jitter. Sixteen steps of it, not a continuum: Node keeps one
+  // timer list per distinct duration, and 10,000 unique durations cost memory for nothing.
+  const jitter = (waitMs / 16) * (Math.floor(Math.random() * 16) / 16);
+  const timer = setTimeout(() => finish(read.run()), Math.round(waitMs + jitter));
   const unpark = waiters.park(read.topic, signature(r), read.run, { answer: finish, isNews });
   r.res.on('close', onClose);
 }
