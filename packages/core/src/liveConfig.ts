@@ -18,10 +18,10 @@ import {
   type ConsulWatchError,
   DecodeError,
   HandlerError,
-  TimeoutError,
 } from './errors';
 import type { KvEntry } from './kv';
 import type { Logger } from './logger';
+import { Readiness } from './readiness';
 import type { Watch } from './watch';
 import type { KvChange, WatchChange, WatchSettings, WatchSpec } from './watchTypes';
 
@@ -139,7 +139,7 @@ export class LiveConfig<T = ConfigObject> {
     path: string;
     callback: (value: unknown, previous: unknown) => void;
   }>();
-  private readonly readyWaiters = new Set<() => void>();
+  private readonly readiness = new Readiness<T>();
   private building: Promise<void> | undefined;
   private rebuildAgain = false;
   private saving: Promise<void> | undefined;
@@ -227,31 +227,15 @@ export class LiveConfig<T = ConfigObject> {
 
   /** Resolves with the first config (from Consul, or the last-known-good file when Consul is down). */
   ready(timeoutMs?: number): Promise<T> {
-    if (this.value !== undefined) return Promise.resolve(this.value);
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        clearTimeout(timer);
-        this.readyWaiters.delete(done);
-        resolve(this.value as T);
-      };
-      this.readyWaiters.add(done);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.readyWaiters.delete(done);
-          const layers = this.layers.map((l) => l.path).join(', ');
-          reject(
-            new TimeoutError(
-              `config from ${layers} not ready within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
-            ),
-          );
-        }, timeoutMs);
-      }
+    return this.readiness.wait(timeoutMs, () => {
+      const layers = this.layers.map((l) => l.path).join(', ');
+      return `config from ${layers} not ready within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`;
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.readiness.stop(() => `config from ${this.layers.map((l) => l.path).join(', ')}`);
     await Promise.all(this.watches.map((w) => w.stop()));
     await this.building;
     await this.saving;
@@ -369,7 +353,7 @@ export class LiveConfig<T = ConfigObject> {
     if (source === 'consul' && this.options.lastKnownGoodFile) this.save(candidate);
     const paths = previous === undefined ? [] : changedPaths(previous, next);
     if (previous === undefined) {
-      for (const done of [...this.readyWaiters]) done();
+      this.readiness.resolve(this.value);
       this.emit('ready', undefined);
     }
     // The first config is announced by 'ready'; 'change' is for what comes after.

@@ -112,6 +112,21 @@ describe('delivery', () => {
     expect(client.activeQueries).toBe(0);
   });
 
+  it('ready() settles when the watch stops before it was ready, leaving no timer', async () => {
+    const client = createConsulWatch({ address: '127.0.0.1:1', watch: fast });
+    cleanup.push(() => client.close());
+    const watch = client.watch({ type: 'nodes' });
+    watch.on('error', () => {});
+    const waiting = watch.ready(60_000);
+    await watch.stop();
+    await expect(waiting).rejects.toThrow(/watch nodes: stopped before it was ready/);
+    const config = client.liveConfig({ layers: ['x/'] });
+    config.on('error', () => {});
+    const configWaiting = config.ready(60_000);
+    await config.close();
+    await expect(configWaiting).rejects.toThrow(/config from x\/: stopped before it was ready/);
+  });
+
   it('stop() aborts the parked request at once', async () => {
     const { dev, client } = await setup();
     const watch = client.watch({

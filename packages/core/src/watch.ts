@@ -1,5 +1,6 @@
-import { type ConsulWatchError, HandlerError, TimeoutError } from './errors';
+import { type ConsulWatchError, HandlerError } from './errors';
 import type { Logger } from './logger';
+import { Readiness } from './readiness';
 import type { SharedWatch } from './sharedWatch';
 import { Subscriber } from './subscriber';
 import type { WatchChange, WatchTypeName } from './watchTypes';
@@ -30,9 +31,8 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   private readonly subscribers = new Set<Subscriber>();
   private readonly iterators = new Set<() => Promise<unknown>>();
   private readonly main: Subscriber;
-  private isReady = false;
   private stopping: Promise<void> | undefined;
-  private readonly readyWaiters = new Set<() => void>();
+  private readonly readiness = new Readiness<void>();
 
   /** @internal */
   constructor(
@@ -77,7 +77,8 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
 
   on<K extends keyof Events<T>>(event: K, listener: Events<T>[K]): this {
     this.listeners[event].add(listener);
-    if (event === 'ready' && this.isReady) queueMicrotask(() => (listener as () => void)());
+    if (event === 'ready' && this.readiness.isReady)
+      queueMicrotask(() => (listener as () => void)());
     return this;
   }
 
@@ -86,28 +87,11 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     return this;
   }
 
-  /** Resolves once the first state has arrived; rejects with TimeoutError after `timeoutMs`. */
+  /** Resolves once the first state has arrived; rejects with TimeoutError after `timeoutMs`, or when the watch stops first. */
   ready(timeoutMs?: number): Promise<void> {
-    if (this.isReady) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        clearTimeout(timer);
-        this.readyWaiters.delete(done);
-        resolve();
-      };
-      this.readyWaiters.add(done);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.readyWaiters.delete(done);
-          const cause = this.shared.lastError ? `: ${this.shared.lastError.message}` : '';
-          reject(
-            new TimeoutError(
-              `watch ${this.description} had no answer from Consul within ${timeoutMs} ms${cause}`,
-            ),
-          );
-        }, timeoutMs);
-      }
+    return this.readiness.wait(timeoutMs, () => {
+      const cause = this.shared.lastError ? `: ${this.shared.lastError.message}` : '';
+      return `watch ${this.description} had no answer from Consul within ${timeoutMs} ms${cause}`;
     });
   }
 
@@ -163,6 +147,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   /** Ends this subscription; resolves when its handlers have returned and, if it was the last, the request is aborted. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.readiness.stop(() => `watch ${this.description}`);
       await Promise.all([...this.iterators].map((end) => end()));
       for (const s of this.subscribers) this.shared.listeners.delete(s);
       await Promise.all([...this.subscribers].map((s) => s.stop()));
@@ -199,9 +184,8 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   }
 
   private becomeReady(): void {
-    if (this.isReady) return;
-    this.isReady = true;
-    for (const done of [...this.readyWaiters]) done();
+    if (this.readiness.isReady) return;
+    this.readiness.resolve();
     for (const listener of [...this.listeners.ready]) {
       try {
         listener();
