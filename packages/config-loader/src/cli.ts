@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { parseArgs } from 'node:util';
-import { type ConsulWatch, consoleLogger, createConsulWatch } from '@consul-watch/core';
+import {
+  type ConsulWatch,
+  consoleLogger,
+  createConsulWatch,
+  parseCommandLine,
+} from '@consul-watch/core';
 import { type ConsulEnvOptions, loadConsulEnv } from './consulEnv';
 import { watchConsulEnv } from './watchConsulEnv';
 
@@ -28,42 +31,23 @@ The program runs without a shell; consul-env forwards signals to it and exits wi
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT'] as const;
 
-function usageError(message: string): never {
-  console.error(`consul-env: ${message}\n\n${usage}`);
-  process.exit(2);
-}
-
 async function main(): Promise<void> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      strict: true,
-      options: {
-        prefix: { type: 'string' },
-        once: { type: 'boolean' },
-        'restart-on-change': { type: 'boolean' },
-        signal: { type: 'string' },
-        'kill-timeout': { type: 'string', default: '10000' },
-        pristine: { type: 'boolean' },
-        override: { type: 'boolean' },
-        dotenv: { type: 'string' },
-        'last-known-good': { type: 'string' },
-        'no-expand': { type: 'boolean' },
-        'http-addr': { type: 'string' },
-        'token-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    usageError((error as Error).message);
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  if (v.help) {
-    console.log(usage);
-    return;
-  }
-  const [command, ...args] = parsed.positionals;
+  const cli = parseCommandLine('consul-env', usage, {
+    prefix: { type: 'string' },
+    once: { type: 'boolean' },
+    'restart-on-change': { type: 'boolean' },
+    signal: { type: 'string' },
+    'kill-timeout': { type: 'string', default: '10000' },
+    pristine: { type: 'boolean' },
+    override: { type: 'boolean' },
+    dotenv: { type: 'string' },
+    'last-known-good': { type: 'string' },
+    'no-expand': { type: 'boolean' },
+  });
+  const v = cli.values;
+  // Typed out so TypeScript knows a call never returns.
+  const usageError: (message: string) => never = cli.usageError;
+  const [command, ...args] = cli.positionals;
   if (!v.prefix) usageError('--prefix is required');
   if (!command) usageError('name the program to run after --');
   if (v.signal && !(String(v.signal) in constants.signals))
@@ -73,23 +57,8 @@ async function main(): Promise<void> {
   const killTimeout = Number(v['kill-timeout']);
   if (!Number.isInteger(killTimeout) || killTimeout < 0)
     usageError(`--kill-timeout must be milliseconds, not ${v['kill-timeout']}`);
-  let token: string | undefined;
-  if (v['token-file']) {
-    try {
-      token = readFileSync(String(v['token-file']), 'utf8').trim();
-    } catch (error) {
-      usageError(
-        `--token-file ${v['token-file']} cannot be read (${(error as NodeJS.ErrnoException).code})`,
-      );
-    }
-  }
-
   const logger = consoleLogger('consul-env');
-  const client: ConsulWatch = createConsulWatch({
-    ...(v['http-addr'] ? { address: String(v['http-addr']) } : {}),
-    ...(token ? { token } : {}),
-    logger,
-  });
+  const client: ConsulWatch = createConsulWatch({ ...cli.connection(), logger });
   // The program's environment, kept apart from ours.
   const childEnv: Record<string, string | undefined> = v.pristine ? {} : { ...process.env };
   const options: ConsulEnvOptions = {

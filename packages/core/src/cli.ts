@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './commandLine';
 import { createConsulWatch } from './consulWatch';
 import { ConsulWatchError } from './errors';
 import { changeToJson } from './handlers/changeJson';
@@ -33,63 +32,35 @@ Options:
   --once             hand over the state found at start, then exit
 Without a handler, each change is printed as one line of JSON.`;
 
-function fail(message: string): never {
-  console.error(`consul-watch: ${message}\n\n${usage}`);
-  process.exit(2);
-}
-
 async function main(): Promise<void> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      strict: true,
-      options: {
-        type: { type: 'string' },
-        key: { type: 'string' },
-        prefix: { type: 'string' },
-        service: { type: 'string' },
-        tag: { type: 'string', multiple: true },
-        'passing-only': { type: 'boolean' },
-        state: { type: 'string' },
-        name: { type: 'string' },
-        replay: { type: 'boolean' },
-        'http-addr': { type: 'string' },
-        'token-file': { type: 'string' },
-        datacenter: { type: 'string' },
-        stale: { type: 'boolean' },
-        consistent: { type: 'boolean' },
-        handler: { type: 'string' },
-        http: { type: 'string' },
-        'no-initial': { type: 'boolean' },
-        once: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
-  if (v.help) {
-    console.log(usage);
-    return;
-  }
+  const cli = parseCommandLine('consul-watch', usage, {
+    type: { type: 'string' },
+    key: { type: 'string' },
+    prefix: { type: 'string' },
+    service: { type: 'string' },
+    tag: { type: 'string', multiple: true },
+    'passing-only': { type: 'boolean' },
+    state: { type: 'string' },
+    name: { type: 'string' },
+    replay: { type: 'boolean' },
+    datacenter: { type: 'string' },
+    stale: { type: 'boolean' },
+    consistent: { type: 'boolean' },
+    handler: { type: 'string' },
+    http: { type: 'string' },
+    'no-initial': { type: 'boolean' },
+    once: { type: 'boolean' },
+  });
+  const { values: v, positionals } = cli;
+  // Typed out so TypeScript knows a call never returns.
+  const fail: (message: string) => never = cli.usageError;
   if (!v.type) fail('--type is required');
   if (v.handler && v.http) fail('give --handler or --http, not both');
   if (v.stale && v.consistent) fail('give --stale or --consistent, not both');
-  if (parsed.positionals.length > 0 && !v.handler)
+  if (positionals.length > 0 && !v.handler) {
     fail(
-      `unexpected arguments ${parsed.positionals.join(' ')} (handler arguments go after --handler PROGRAM --)`,
+      `unexpected arguments ${positionals.join(' ')} (handler arguments go after --handler PROGRAM --)`,
     );
-  let token: string | undefined;
-  if (v['token-file']) {
-    try {
-      token = readFileSync(v['token-file'] as string, 'utf8').trim();
-    } catch (error) {
-      fail(
-        `--token-file ${v['token-file']} cannot be read (${(error as NodeJS.ErrnoException).code})`,
-      );
-    }
   }
   const spec = {
     type: v.type,
@@ -105,14 +76,11 @@ async function main(): Promise<void> {
     ...(v.stale ? { consistency: 'stale' } : v.consistent ? { consistency: 'consistent' } : {}),
   } as WatchSpec;
 
-  const client = createConsulWatch({
-    ...(v['http-addr'] ? { address: v['http-addr'] as string } : {}),
-    ...(token ? { token } : {}),
-  });
+  const client = createConsulWatch(cli.connection());
   const handle = v.handler
     ? scriptHandler({
         command: v.handler as string,
-        args: parsed.positionals,
+        args: positionals,
         onStdout: (chunk) => process.stdout.write(chunk),
       })
     : v.http

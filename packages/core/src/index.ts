@@ -2,6 +2,7 @@ export type { StandardSchemaV1 } from '@standard-schema/spec';
 export { writeFileAtomic } from './atomicFile';
 export type { BackoffOptions } from './backoff';
 export type { ValueFormat } from './codec';
+export { type CommandLine, type FlagValues, parseCommandLine } from './commandLine';
 export { type ConfigObject, getPath, pickPaths } from './configTree';
 export {
   type Connection,
