@@ -6,16 +6,17 @@ const settings = {
   accentColor: process.env.ACCENT_COLOR ?? 'none',
   database: process.env.DATABASE_URL ?? '(unset)',
 };
-console.log(`config-loader-demo: started with ${JSON.stringify(settings)}`);
 
 const server = createServer((_req, res) => {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify(settings));
 });
-server.listen(Number(process.env.APP_PORT ?? 0), '127.0.0.1', () => {
-  console.log(`config-loader-demo: listening on http://127.0.0.1:${server.address().port}`);
-});
+// Ready for SIGTERM before saying it started: consul-env may restart it at any moment.
 process.on('SIGTERM', () => {
   console.log('config-loader-demo: SIGTERM, closing');
   server.close(() => process.exit(0));
+});
+console.log(`config-loader-demo: started with ${JSON.stringify(settings)}`);
+server.listen(Number(process.env.APP_PORT ?? 0), '127.0.0.1', () => {
+  console.log(`config-loader-demo: listening on http://127.0.0.1:${server.address().port}`);
 });

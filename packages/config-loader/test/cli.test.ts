@@ -23,9 +23,10 @@ beforeAll(async () => {
   // A program that knows nothing of Consul: it prints what it got and reacts to signals.
   await writeFile(
     app,
-    `console.log('start ' + JSON.stringify({ GREETING: process.env.GREETING, PATH: process.env.PATH ? 'set' : 'unset', pid: process.pid }));
-process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); });
+    // Handlers first, then the start line: a signal sent on seeing the line must find them.
+    `process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); });
 process.on('SIGHUP', () => console.log('got SIGHUP'));
+console.log('start ' + JSON.stringify({ GREETING: process.env.GREETING, PATH: process.env.PATH ? 'set' : 'unset', pid: process.pid }));
 if (process.env.EXIT_CODE) process.exit(Number(process.env.EXIT_CODE));
 setInterval(() => {}, 1000);
 `,
