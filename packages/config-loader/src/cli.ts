@@ -114,7 +114,13 @@ async function main(): Promise<void> {
     restarting = false;
     if (!exiting) run();
   };
-  for (const name of FORWARDED) process.on(name, () => child?.kill(name));
+  for (const name of FORWARDED) {
+    process.on(name, () => {
+      if (child) child.kill(name);
+      // Asked to stop before the program even started: stop, do not start it afterwards.
+      else if (name === 'SIGINT' || name === 'SIGTERM') void finish(128 + constants.signals[name]);
+    });
+  }
 
   if (v.once) {
     await loadConsulEnv(options);
