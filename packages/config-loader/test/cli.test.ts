@@ -135,6 +135,30 @@ describe('consul-env', () => {
     expect(forwarded.out).toContain('got SIGTERM');
   });
 
+  it('stops without starting the program when asked to stop while Consul is still unreachable', async () => {
+    const run = start([
+      '--http-addr',
+      '127.0.0.1:1',
+      '--prefix',
+      'cli/never/',
+      '--',
+      process.execPath,
+      app,
+    ]);
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if (!run.err.includes('cannot reach Consul')) return;
+        run.child.stderr.off('data', check);
+        resolve();
+      };
+      run.child.stderr.on('data', check);
+      check();
+    });
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(143);
+    expect(run.out).not.toContain('start ');
+  });
+
   it('with --pristine gives the program only the variables from Consul', async () => {
     await client.kv.put('cli/pristine/greeting', 'clean');
     const run = start([
