@@ -92,7 +92,6 @@ async function main(): Promise<void> {
     aclToken ? 'ACL token required' : 'no ACL',
     ...(tls ? [tls.ca ? 'TLS with client certificates' : 'TLS'] : []),
   ];
-  console.log(`consul-dev listening on ${server.url} (${extras.join(', ')})`);
   const stop = () => {
     server.close().then(
       () => process.exit(0),
@@ -102,8 +101,11 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Before announcing: a signal sent the moment the line is read must not find the default
+  // handler (which kills the process without closing it or flushing --data).
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  console.log(`consul-dev listening on ${server.url} (${extras.join(', ')})`);
 }
 
 main().catch((error: Error) => {

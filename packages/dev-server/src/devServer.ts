@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { type DevServerSnapshot, DevState } from './devState';
-import { loadSnapshot, SnapshotFile } from './persistence';
+import { loadSnapshot, SnapshotFile, WHAT_TO_DO } from './persistence';
 import { createRouter } from './router';
 import { agentRoutes, statusRoutes } from './routes/agent';
 import { catalogRoutes, healthRoutes } from './routes/catalog';
@@ -66,7 +66,14 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const state = new DevState(options.nodeName ?? hostname(), datacenter, () => persist?.schedule());
   if (options.dataFile) {
     const saved = await loadSnapshot(options.dataFile);
-    if (saved) state.restore(saved);
+    try {
+      if (saved) state.restore(saved);
+    } catch (error) {
+      state.agent.stop(); // TTL timers a partial restore may have armed
+      throw new Error(
+        `${options.dataFile} is a damaged consul-dev data file (${(error as Error).message}). ${WHAT_TO_DO}`,
+      );
+    }
     persist = new SnapshotFile(options.dataFile, () => state.snapshot(), onError);
   }
   if (!state.catalog.node(state.agent.node)) state.agent.join();
@@ -101,7 +108,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
+    // Consul's Go listener gets the system's maximum backlog; Node's default (511) stalls a
+    // burst of new connections (many watchers starting at once) by about a second per 500.
+    server.listen({ port: options.port ?? 0, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -149,8 +158,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       closing ??= (async () => {
         state.agent.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // The server reports closed before its sockets' 'close' events, which are what
+        // unpark blocking queries and clear their wait timers: wait for those too.
+        const dropped = [...sockets].map((s) => new Promise((resolve) => s.once('close', resolve)));
         dropConnections();
-        await closed;
+        await Promise.all([closed, ...dropped]);
         await persist?.flush();
       })();
       return closing;

@@ -9,10 +9,45 @@ export async function loadSnapshot(file: string): Promise<DevServerSnapshot | un
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  const snapshot = JSON.parse(text) as DevServerSnapshot;
+  let snapshot: DevServerSnapshot;
+  try {
+    snapshot = JSON.parse(text) as DevServerSnapshot;
+  } catch (error) {
+    throw new Error(
+      `${file} is not a consul-dev data file: it is not valid JSON (${(error as Error).message}). ${WHAT_TO_DO}`,
+    );
+  }
   if (snapshot?.version !== 1)
-    throw new Error(`${file} is not a consul-dev data file (version ${snapshot?.version})`);
+    throw new Error(
+      `${file} is not a consul-dev data file (version ${snapshot?.version}). ${WHAT_TO_DO}`,
+    );
+  if (!isWhole(snapshot))
+    throw new Error(`${file} is a damaged consul-dev data file. ${WHAT_TO_DO}`);
   return snapshot;
+}
+
+export const WHAT_TO_DO =
+  'Move it away or delete it to start with an empty state, or give another file (--data / dataFile).';
+
+const isObject = (value: unknown) => typeof value === 'object' && value !== null;
+
+/** The parts restore() reads; a file cut or edited by hand may lack them. */
+function isWhole(s: DevServerSnapshot): boolean {
+  return (
+    typeof s.index === 'number' &&
+    isObject(s.kv) &&
+    Array.isArray(s.kv.entries) &&
+    Array.isArray(s.kv.tombstones) &&
+    isObject(s.catalog) &&
+    isObject(s.catalog.tables) &&
+    Array.isArray(s.catalog.serviceIndexes) &&
+    Array.isArray(s.catalog.nodes) &&
+    Array.isArray(s.catalog.services) &&
+    Array.isArray(s.catalog.checks) &&
+    isObject(s.events) &&
+    Array.isArray(s.events.events) &&
+    Array.isArray(s.ttlChecks)
+  );
 }
 
 /**
