@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConsulWatchError } from './errors';
 import type { SharedWatch, SharedWatchListener } from './sharedWatch';
 
@@ -18,8 +17,6 @@ export interface SubscriberOptions {
  * A slow handler is never queued up: when it returns, it gets one change from what it saw
  * last to the latest state, coalescing everything in between.
  */
-const delivering = new AsyncLocalStorage<Subscriber>();
-
 export class Subscriber implements SharedWatchListener {
   private delivered: unknown;
   private pumping: Promise<void> | undefined;
@@ -63,7 +60,7 @@ export class Subscriber implements SharedWatchListener {
             index: this.shared.index.toString(),
             initial: from === undefined,
           };
-          await delivering.run(this, () => this.options.deliver(event));
+          await this.options.deliver(event);
         } catch (error) {
           this.options.onHandlerError(error);
         }
@@ -74,12 +71,11 @@ export class Subscriber implements SharedWatchListener {
   }
 
   /**
-   * Stops delivery; resolves once a handler still running has returned — unless it is
-   * that very handler calling, which would otherwise wait for itself forever.
+   * Stops delivery: nothing is handed over after this, and a handler still running is not
+   * waited for — so a handler may stop its own watch (or close the client) without waiting
+   * for itself.
    */
-  async stop(): Promise<void> {
+  stop(): void {
     this.stopped = true;
-    if (delivering.getStore() === this) return;
-    await this.pumping;
   }
 }

@@ -121,7 +121,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
         this.iterators.delete(end);
         this.subscribers.delete(subscriber);
         this.shared.listeners.delete(subscriber);
-        await subscriber.stop();
+        subscriber.stop();
         await this.release();
       }
       return { done: true, value: undefined };
@@ -144,13 +144,13 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     return iterator;
   }
 
-  /** Ends this subscription; resolves when its handlers have returned and, if it was the last, the request is aborted. */
+  /** Ends this subscription: nothing is delivered after it, and when it was the last subscriber the request is aborted. A handler still running is not waited for, so a handler may stop its own watch. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.readiness.stop(() => `watch ${this.description}`);
       await Promise.all([...this.iterators].map((end) => end()));
       for (const s of this.subscribers) this.shared.listeners.delete(s);
-      await Promise.all([...this.subscribers].map((s) => s.stop()));
+      for (const s of this.subscribers) s.stop();
       this.subscribers.clear();
       await this.release();
     })();

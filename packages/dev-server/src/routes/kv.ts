@@ -8,8 +8,23 @@ import type { Route, RouteContext } from './route';
 export const KV_MAX_VALUE_SIZE = 512 * 1024;
 const MAX_UINT64 = (1n << 64n) - 1n;
 
+// An entry object is never changed in place (a write stores a new one), so its JSON can be
+// kept: a read of a large prefix then costs a join, not a base64 and a stringify per key.
+const cachedJson = new WeakMap<KvEntry, string>();
+
 /** One KV entry as Consul writes it; Flags is written as bare digits to keep all 64 bits. */
 export function entryJson(e: KvEntry, withValue = true): string {
+  if (withValue) {
+    const cached = cachedJson.get(e);
+    if (cached !== undefined) return cached;
+    const json = encodeEntry(e, true);
+    cachedJson.set(e, json);
+    return json;
+  }
+  return encodeEntry(e, false);
+}
+
+function encodeEntry(e: KvEntry, withValue: boolean): string {
   const value = withValue && e.Value !== null ? `"${e.Value.toString('base64')}"` : 'null';
   const session = e.Session ? `,"Session":${JSON.stringify(e.Session)}` : '';
   return `{"LockIndex":${e.LockIndex},"Key":${JSON.stringify(e.Key)},"Flags":${e.Flags},"Value":${value}${session},"CreateIndex":${e.CreateIndex},"ModifyIndex":${e.ModifyIndex}}`;
