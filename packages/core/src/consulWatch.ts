@@ -3,6 +3,11 @@ import { type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
 import { KvClient } from './kv';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
+import {
+  registerService,
+  type ServiceRegistration,
+  type ServiceRegistrationOptions,
+} from './registration';
 import type { EngineOptions } from './sharedWatch';
 import { Watch, type WatchOptions } from './watch';
 import { WatchHub } from './watchHub';
@@ -36,6 +41,13 @@ export interface ConsulWatch {
   ): Watch<S['type']>;
   /** A live, decoded view of KV layers; its watches are shared with every other subscriber. */
   liveConfig<T = ConfigObject>(options: LiveConfigOptions<T>): LiveConfig<T>;
+  /**
+   * Registers a service with the agent and keeps its TTL check passing until the returned
+   * registration's `stop()` (or `close()`), which deregisters it.
+   */
+  register(options: ServiceRegistrationOptions): Promise<ServiceRegistration>;
+  /** Asks Consul for its leader: resolves when Consul answers, rejects with a typed error otherwise. */
+  ping(timeoutMs?: number): Promise<{ leader: string; latencyMs: number }>;
   /** Number of distinct blocking queries running now. */
   readonly activeQueries: number;
   /** Stops every watch and releases every socket and timer. */
@@ -51,6 +63,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
   const hub = new WatchHub(http, { ...DEFAULT_ENGINE, ...options.watch }, connection.logger);
   const watches = new Set<Watch>();
   const configs = new Set<LiveConfig<unknown>>();
+  const registrations = new Set<ServiceRegistration>();
   let closed = false;
   const client: ConsulWatch = {
     kv: new KvClient(http),
@@ -91,8 +104,29 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       configs.add(config as LiveConfig<unknown>);
       return config;
     },
+    async register(registration) {
+      if (closed) throw new Error('this consul-watch client is closed; create a new one');
+      const live = await registerService(http, registration, connection.logger);
+      registrations.add(live);
+      return {
+        ...live,
+        async stop() {
+          registrations.delete(live);
+          await live.stop();
+        },
+      };
+    },
+    async ping(timeoutMs = 5_000) {
+      const started = performance.now();
+      const res = await http.call<string>('ping', { timeoutMs, idempotent: true }, (c, o) =>
+        c.status.leader(o),
+      );
+      return { leader: res.body ?? '', latencyMs: performance.now() - started };
+    },
     async close() {
       closed = true;
+      await Promise.allSettled([...registrations].map((r) => r.stop()));
+      registrations.clear();
       await Promise.all([...configs].map((c) => c.close()));
       await Promise.all([...watches].map((w) => w.stop()));
       await hub.close();

@@ -39,6 +39,7 @@ export {
   type TreeFormat,
 } from './liveConfig';
 export { consoleLogger, type Logger, silentLogger } from './logger';
+export type { ServiceRegistration, ServiceRegistrationOptions } from './registration';
 export type { EngineOptions } from './sharedWatch';
 export { Watch, type WatchOptions } from './watch';
 export type {

@@ -1,0 +1,121 @@
+import type { Watch, WatchChange } from '@consul-watch/core';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ContextIdFactory, DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options';
+import { ConsulService } from './consul.service';
+import { ConsulConfigService } from './consulConfig.service';
+import { bindValues } from './consulValue.decorator';
+import {
+  CONSUL_CHANGE_METADATA,
+  type OnConsulChangeOptions,
+  toWatchSpec,
+} from './onConsulChange.decorator';
+
+/**
+ * Finds @ConsulValue properties at module init and @OnConsulChange methods at bootstrap on
+ * providers and controllers, binds each method to a core watch (identical watches share one
+ * blocking query), waits for their first state, and stops them all at shutdown.
+ * Request-scoped providers get a fresh instance per change.
+ */
+@Injectable()
+export class ConsulChangeExplorer
+  implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown
+{
+  private readonly logger = new Logger('OnConsulChange');
+  private readonly watches: Watch[] = [];
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly moduleRef: ModuleRef,
+    private readonly consul: ConsulService,
+    private readonly config: ConsulConfigService,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: ConsulModuleOptions,
+  ) {}
+
+  private wrappers(): InstanceWrapper[] {
+    return [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+  }
+
+  onModuleInit(): void {
+    for (const wrapper of this.wrappers()) {
+      const instances = wrapper.isDependencyTreeStatic()
+        ? [
+            wrapper.instance,
+            ...(wrapper.isTransient
+              ? wrapper.getStaticTransientInstances().map((i) => i?.instance)
+              : []),
+          ]
+        : [];
+      for (const instance of instances)
+        if (instance && typeof instance === 'object') bindValues(instance, this.config);
+    }
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const wrapper of this.wrappers()) {
+      const { instance } = wrapper;
+      if (!instance || typeof instance !== 'object') continue;
+      const prototype = Object.getPrototypeOf(instance);
+      for (const name of this.scanner.getAllMethodNames(prototype)) {
+        const list: OnConsulChangeOptions[] | undefined = Reflect.getMetadata(
+          CONSUL_CHANGE_METADATA,
+          prototype[name],
+        );
+        for (const options of list ?? []) this.bind(wrapper, name, options);
+      }
+    }
+    // A change written after bootstrap must reach the handlers: wait for each watch's first state.
+    const timeoutMs = this.options.watchReadyTimeoutMs ?? 10_000;
+    await Promise.all(
+      this.watches.map((watch) =>
+        watch
+          .ready(timeoutMs)
+          .catch((error: Error) =>
+            this.logger.warn(`${error.message}; starting anyway, it keeps trying`),
+          ),
+      ),
+    );
+  }
+
+  private bind(wrapper: InstanceWrapper, method: string, options: OnConsulChangeOptions): void {
+    const label = `${wrapper.metatype?.name ?? String(wrapper.name)}.${method}`;
+    const isStatic = wrapper.isDependencyTreeStatic();
+    const watch = this.consul.client.watch(
+      { ...toWatchSpec(options), initial: options.initial ?? false },
+      async (change: WatchChange) => {
+        try {
+          let target = wrapper.instance;
+          if (!isStatic) {
+            target = await this.moduleRef.resolve(wrapper.token, ContextIdFactory.create(), {
+              strict: false,
+            });
+            bindValues(target, this.config);
+          }
+          await target[method](change);
+        } catch (error) {
+          this.logger.error(
+            `${label} failed on a change of watch ${watch.description}: ${(error as Error)?.message ?? String(error)}; the watch goes on`,
+            (error as Error)?.stack,
+          );
+        }
+      },
+    );
+    watch.on('error', (error) =>
+      this.logger.warn(`watch ${watch.description} for ${label}: ${error.message}`),
+    );
+    this.watches.push(watch);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.watches.splice(0).map((w) => w.stop()));
+  }
+}

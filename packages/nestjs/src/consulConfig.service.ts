@@ -1,0 +1,99 @@
+import type { ConfigChangeEvent, LiveConfig } from '@consul-watch/core';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { Observable } from 'rxjs';
+import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options';
+import { ConsulService } from './consul.service';
+import { liveSources } from './consulValue.decorator';
+
+/**
+ * The live config from Consul, as @nestjs/config's ConfigService feels: `get(path, default)`
+ * always reads the current value. Module init waits (bounded) for the first config, so
+ * providers never read an empty one.
+ */
+@Injectable()
+export class ConsulConfigService<T = Record<string, unknown>>
+  implements OnModuleInit, OnApplicationShutdown
+{
+  private readonly logger = new Logger('ConsulConfig');
+  private readonly live: LiveConfig<T> | undefined;
+
+  constructor(
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: ConsulModuleOptions,
+    consul: ConsulService,
+  ) {
+    const section = options.config;
+    if (!section) return;
+    const prefixes =
+      section.prefix === undefined
+        ? []
+        : Array.isArray(section.prefix)
+          ? section.prefix
+          : [section.prefix];
+    const layers = [...prefixes, ...(section.layers ?? [])];
+    this.live = consul.client.liveConfig<T>({
+      layers,
+      ...(section.format ? { format: section.format } : {}),
+      ...(section.schema ? { schema: section.schema as never } : {}),
+      ...(section.lastKnownGoodFile ? { lastKnownGoodFile: section.lastKnownGoodFile } : {}),
+    });
+    this.live.on('error', (error) => this.logger.warn(error.message));
+    liveSources.add(this);
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (!this.live) return;
+    const section = this.options.config!;
+    try {
+      await this.live.ready(section.readyTimeoutMs ?? 10_000);
+    } catch (error) {
+      if (section.onUnavailable === 'start')
+        this.logger.warn(`starting without config: ${(error as Error).message}`);
+      else throw error;
+    }
+  }
+
+  /** The value at a dot path (`db.pool.size`), or `fallback`. */
+  get<V = unknown>(path: string, fallback?: V): V {
+    return this.config.get<V>(path, fallback);
+  }
+
+  /** The current frozen config; undefined only before the first (with onUnavailable: 'start'). */
+  snapshot(): T | undefined {
+    return this.config.snapshot;
+  }
+
+  /** Config changes, as an Observable. */
+  get changes$(): Observable<ConfigChangeEvent<T>> {
+    const config = this.config;
+    return new Observable((subscriber) => {
+      const listener = (event: ConfigChangeEvent<T>) => subscriber.next(event);
+      config.on('change', listener);
+      return () => config.off('change', listener);
+    });
+  }
+
+  /** True when the module has a config section. */
+  get hasConfig(): boolean {
+    return this.live !== undefined;
+  }
+
+  /** The core LiveConfig behind this service. */
+  get config(): LiveConfig<T> {
+    if (!this.live)
+      throw new Error(
+        'ConsulModule has no config section: add config: { prefix: "config/my-app/" } to its options',
+      );
+    return this.live;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    liveSources.delete(this);
+    await this.live?.close();
+  }
+}

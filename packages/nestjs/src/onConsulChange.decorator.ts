@@ -1,0 +1,76 @@
+import type { CheckState, Consistency, WatchSpec } from '@consul-watch/core';
+import { InvalidInputError } from '@consul-watch/core';
+
+interface Common {
+  /** Also call the method once at start with the current state. Default false. */
+  initial?: boolean;
+  datacenter?: string;
+  token?: string;
+  consistency?: Consistency;
+}
+
+/** Which watch a method follows; one form per watch type of core. */
+export type OnConsulChangeOptions = Common &
+  (
+    | { key: string }
+    | { prefix: string }
+    | { service: string; tag?: string | string[]; passingOnly?: boolean }
+    | { services: true }
+    | { nodes: true }
+    | { checks: { service: string } | { state: CheckState } }
+    | { event: string; replay?: boolean }
+  );
+
+export const CONSUL_CHANGE_METADATA = 'consul-watch:on-change';
+
+/** The core watch spec for decorator options. */
+export function toWatchSpec(options: OnConsulChangeOptions): WatchSpec {
+  const {
+    initial: _initial,
+    datacenter,
+    token,
+    consistency,
+    ...form
+  } = options as unknown as Common & Record<string, unknown>;
+  const settings = {
+    ...(datacenter ? { datacenter } : {}),
+    ...(token ? { token } : {}),
+    ...(consistency ? { consistency } : {}),
+  };
+  const f = form as Record<string, unknown>;
+  if ('key' in f) return { ...settings, type: 'key', key: f.key as string };
+  if ('prefix' in f) return { ...settings, type: 'keyprefix', prefix: f.prefix as string };
+  if ('service' in f) {
+    return {
+      ...settings,
+      type: 'service',
+      service: f.service as string,
+      ...(f.tag !== undefined ? { tag: f.tag as string | string[] } : {}),
+      ...(f.passingOnly ? { passingOnly: true } : {}),
+    };
+  }
+  if (f.services === true) return { ...settings, type: 'services' };
+  if (f.nodes === true) return { ...settings, type: 'nodes' };
+  if (f.checks && typeof f.checks === 'object')
+    return { ...settings, type: 'checks', ...(f.checks as { service: string }) };
+  if (typeof f.event === 'string')
+    return { ...settings, type: 'event', name: f.event, ...(f.replay ? { replay: true } : {}) };
+  throw new InvalidInputError(
+    `@OnConsulChange(${JSON.stringify(options)}) names no watch: use { key }, { prefix }, { service }, { services: true }, { nodes: true }, { checks: { service } | { state } } or { event }`,
+  );
+}
+
+/**
+ * Calls the method with each typed change of a Consul watch. Put several on one method to
+ * follow several watches; methods following the same watch share one blocking query.
+ */
+export function OnConsulChange(options: OnConsulChangeOptions): MethodDecorator {
+  toWatchSpec(options); // refuse a bad form where the decorator is written
+  return (_target, _key, descriptor) => {
+    const method = descriptor.value as object;
+    const existing: OnConsulChangeOptions[] =
+      Reflect.getMetadata(CONSUL_CHANGE_METADATA, method) ?? [];
+    Reflect.defineMetadata(CONSUL_CHANGE_METADATA, [...existing, options], method);
+    return descriptor;
+  };
+}
