@@ -1,0 +1,2 @@
+// consul-watch-soak: placeholder until the soak run lands.
+export {};
