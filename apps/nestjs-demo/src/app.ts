@@ -1,1 +1,206 @@
-export {};
+import 'reflect-metadata';
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createConsulWatch, type WatchChange } from '@consul-watch/core';
+import { type DevServer, startDevServer } from '@consul-watch/dev-server';
+import {
+  ConsulConfigService,
+  ConsulHealthIndicator,
+  ConsulModule,
+  ConsulRegistration,
+  ConsulValue,
+  OnConsulChange,
+} from '@consul-watch/nestjs';
+import {
+  Controller,
+  type DynamicModule,
+  Get,
+  HttpException,
+  type INestApplication,
+  Injectable,
+  Logger,
+  type LoggerService,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+
+/** The keys this demo reads, and what it seeds when they are missing. */
+export const PREFIX = 'demo/nest/';
+/** The service whose health the demo follows. */
+export const PAYMENTS = 'payments';
+const SEED: Record<string, string> = {
+  'features/new-checkout': 'false',
+  'features/dark-mode': 'true',
+  'limits/requests-per-minute': '60',
+  greeting: 'Hello from Nest',
+};
+
+export interface DemoConfig {
+  features?: { 'new-checkout'?: boolean; 'dark-mode'?: boolean };
+  limits?: { 'requests-per-minute'?: number };
+  greeting?: string;
+}
+
+/** What the change handlers saw, newest last (the last 50). */
+@Injectable()
+export class ChangeLog {
+  private readonly logger = new Logger('ChangeLog');
+  readonly entries: { at: string; what: string }[] = [];
+  /** Emits 'entry' with each line as it is added. */
+  readonly events = new EventEmitter();
+
+  private add(what: string): void {
+    this.logger.log(what);
+    this.entries.push({ at: new Date().toISOString(), what });
+    if (this.entries.length > 50) this.entries.shift();
+    this.events.emit('entry', what);
+  }
+
+  @OnConsulChange({ prefix: PREFIX })
+  onConfigKey(change: WatchChange<'keyprefix'>): void {
+    for (const c of change.changes) {
+      this.add(
+        c.op === 'set' ? `set ${c.key} = ${c.entry.value.toString('utf8')}` : `delete ${c.key}`,
+      );
+    }
+  }
+
+  @OnConsulChange({ service: PAYMENTS, initial: true })
+  onPayments(change: WatchChange<'service'>): void {
+    const passing = change.current.filter((e) =>
+      e.Checks.every((check) => check.Status === 'passing'),
+    ).length;
+    this.add(`${PAYMENTS}: ${passing} of ${change.current.length} instances passing`);
+  }
+}
+
+/** Reads one limit through @ConsulValue: always the current value. */
+@Injectable()
+export class RateLimits {
+  @ConsulValue('limits.requests-per-minute', 60) readonly perMinute!: number;
+}
+
+@Controller()
+export class DemoController {
+  constructor(
+    private readonly config: ConsulConfigService<DemoConfig>,
+    private readonly limits: RateLimits,
+    private readonly changes: ChangeLog,
+    private readonly health: ConsulHealthIndicator,
+    private readonly registration: ConsulRegistration,
+  ) {}
+
+  @Get()
+  index() {
+    return {
+      greeting: this.config.get('greeting', 'Hello'),
+      try: ['/flags', '/config', '/changes', '/health'],
+      registeredAs: this.registration.registration?.id,
+    };
+  }
+
+  @Get('flags')
+  flags() {
+    return {
+      newCheckout: this.config.get('features.new-checkout', false),
+      darkMode: this.config.get('features.dark-mode', false),
+      requestsPerMinute: this.limits.perMinute,
+    };
+  }
+
+  @Get('config')
+  current() {
+    return this.config.snapshot();
+  }
+
+  @Get('changes')
+  recent() {
+    return this.changes.entries;
+  }
+
+  @Get('health')
+  async ready() {
+    const result = await this.health.isHealthy('consul', { requireReachable: false });
+    if (result.consul.status === 'down') throw new HttpException(result, 503);
+    return result;
+  }
+}
+
+export interface NestDemoOptions {
+  /** Default 0 (a free port). */
+  port?: number;
+  /** A Consul agent; default CONSUL_HTTP_ADDR, else an embedded dev-server. */
+  consulAddress?: string;
+  /** Nest's logger; false for none. */
+  logger?: LoggerService | false;
+}
+
+export interface NestDemo {
+  url: string;
+  consulAddress: string;
+  app: INestApplication;
+  /** The app's live config (what /flags and /config read). */
+  config: ConsulConfigService<DemoConfig>;
+  close(): Promise<void>;
+}
+
+function demoModule(consulAddress: string, port: number): DynamicModule {
+  return {
+    module: class NestDemoModule {},
+    imports: [
+      ConsulModule.forRoot({
+        address: consulAddress,
+        config: { prefix: PREFIX, format: 'auto' },
+        register: { name: 'nestjs-demo', ...(port ? { port } : {}), tags: ['demo'] },
+      }),
+    ],
+    controllers: [DemoController],
+    providers: [ChangeLog, RateLimits],
+  };
+}
+
+/** Starts the demo API: on CONSUL_HTTP_ADDR, or an embedded dev-server when none is given. */
+export async function startNestDemo(options: NestDemoOptions = {}): Promise<NestDemo> {
+  let dev: DevServer | undefined;
+  let consulAddress = options.consulAddress ?? process.env.CONSUL_HTTP_ADDR;
+  if (!consulAddress) {
+    dev = await startDevServer();
+    consulAddress = dev.address;
+  }
+  const seeder = createConsulWatch({ address: consulAddress });
+  let app: INestApplication | undefined;
+  try {
+    const existing = new Set(await seeder.kv.keys(PREFIX));
+    for (const [key, value] of Object.entries(SEED)) {
+      if (!existing.has(PREFIX + key)) await seeder.kv.put(PREFIX + key, value);
+    }
+    const port = options.port ?? 0;
+    app = await NestFactory.create(demoModule(consulAddress, port), {
+      logger: options.logger === undefined ? new Logger() : options.logger,
+    });
+    app.enableShutdownHooks();
+    await app.listen(port, '127.0.0.1');
+  } catch (error) {
+    await app?.close();
+    await dev?.close();
+    throw error;
+  } finally {
+    await seeder.close();
+  }
+  const started = app;
+  const { port } = started.getHttpServer().address() as AddressInfo;
+  if (dev)
+    Logger.log(
+      `no CONSUL_HTTP_ADDR set; started the embedded dev-server at ${dev.url}`,
+      'NestDemo',
+    );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    consulAddress,
+    app: started,
+    config: started.get(ConsulConfigService),
+    async close() {
+      await started.close();
+      await dev?.close();
+    },
+  };
+}

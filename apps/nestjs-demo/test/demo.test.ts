@@ -1,0 +1,103 @@
+import { once } from 'node:events';
+import { createConsulWatch } from '@consul-watch/core';
+import { startTestAgent, type TestAgent } from '@consul-watch/dev-server/testing';
+import { ConsulConfigService } from '@consul-watch/nestjs';
+import { filter, firstValueFrom } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeLog, type NestDemo, PAYMENTS, PREFIX, startNestDemo } from '../src/app';
+
+let agent: TestAgent;
+let demo: NestDemo;
+beforeAll(async () => {
+  agent = await startTestAgent();
+  demo = await startNestDemo({ consulAddress: agent.address, logger: false });
+});
+afterAll(async () => {
+  await demo?.close();
+  await agent?.close();
+});
+
+const getJson = async (path: string) => {
+  const res = await fetch(`${demo.url}${path}`, { headers: { connection: 'close' } });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+const consulPut = (path: string, body: string | object) =>
+  fetch(`${agent.url}${path}`, {
+    method: 'PUT',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { connection: 'close' },
+  });
+
+/** Resolves once the app's config has taken in a change of `path`. */
+const changeOf = (path: string) =>
+  firstValueFrom(
+    demo.app.get(ConsulConfigService).changes$.pipe(filter((c) => c.paths.includes(path))),
+  );
+
+describe('nestjs-demo', () => {
+  it('serves the seeded flags, then the new value after a change through the KV API', async () => {
+    expect((await getJson('/flags')).body).toEqual({
+      newCheckout: false,
+      darkMode: true,
+      requestsPerMinute: 60,
+    });
+    const flagChanged = changeOf('features.new-checkout');
+    await consulPut(`/v1/kv/${PREFIX}features/new-checkout`, 'true');
+    await flagChanged;
+    const limitChanged = changeOf('limits.requests-per-minute');
+    await consulPut(`/v1/kv/${PREFIX}limits/requests-per-minute`, '120');
+    await limitChanged;
+    expect((await getJson('/flags')).body).toEqual({
+      newCheckout: true,
+      darkMode: true,
+      requestsPerMinute: 120,
+    });
+    expect((await getJson('/config')).body).toMatchObject({
+      features: { 'new-checkout': true },
+      greeting: 'Hello from Nest',
+    });
+  });
+
+  it('logs changes under its prefix and the health of the payments service', async () => {
+    const client = createConsulWatch({ address: agent.address });
+    const log = demo.app.get(ChangeLog);
+    const seenChange = async (text: string) => {
+      // The handler logs as the watch delivers; wait for the line, bounded.
+      if (!log.entries.some((e) => e.what === text))
+        await once(log.events, 'entry', { signal: AbortSignal.timeout(5_000) }).then(() =>
+          seenChange(text),
+        );
+      const entries = (await getJson('/changes')).body as unknown as { what: string }[];
+      expect(entries.map((e) => e.what)).toContain(text);
+    };
+    try {
+      await client.kv.put(`${PREFIX}greeting`, 'Hi');
+      await seenChange(`set ${PREFIX}greeting = Hi`);
+      await consulPut('/v1/agent/service/register', {
+        Name: PAYMENTS,
+        ID: 'payments-1',
+        Check: { TTL: '30s' },
+      });
+      await seenChange(`${PAYMENTS}: 0 of 1 instances passing`);
+      await consulPut('/v1/agent/check/pass/service:payments-1', '');
+      await seenChange(`${PAYMENTS}: 1 of 1 instances passing`);
+      await consulPut('/v1/agent/service/deregister/payments-1', '');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('registers itself in Consul and reports its health', async () => {
+    const index = (await getJson('/')).body;
+    expect(index.registeredAs).toMatch(/^nestjs-demo-/);
+    const instances = (await (
+      await fetch(`${agent.url}/v1/health/service/nestjs-demo?passing=true`)
+    ).json()) as unknown[];
+    expect(instances).toHaveLength(1);
+    const health = await getJson('/health');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({
+      consul: { status: 'up', reachable: true, config: { loaded: true } },
+    });
+  });
+});
