@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { type ConsulWatch, createConsulWatch, type WatchChange } from '@consul-watch/core';
 import { startTestAgent, type TestAgent } from '@consul-watch/dev-server/testing';
-import { Injectable, type LoggerService, Module, Scope } from '@nestjs/common';
+import { Injectable, type LoggerService, Scope } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { firstValueFrom, take } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -136,25 +137,29 @@ describe('ConsulModule', () => {
     expect(starting.get(ConsulConfigService).snapshot()).toBeUndefined();
   });
 
-  it('forRootAsync takes its options from another provider', async () => {
-    @Injectable()
-    class Settings {
-      consulAddress = agent.address;
-    }
-    @Module({ providers: [Settings], exports: [Settings] })
-    class SettingsModule {}
+  it('forRootAsync takes its options from @nestjs/config ConfigService', async () => {
+    const prefix = unique('async');
+    await kv.kv.put(`${prefix}greeting`, 'hello');
     const app = await Test.createTestingModule({
       imports: [
         ConsulModule.forRootAsync({
-          imports: [SettingsModule],
-          inject: [Settings],
-          useFactory: (settings: Settings) => ({ address: settings.consulAddress }),
+          imports: [
+            ConfigModule.forRoot({
+              ignoreEnvFile: true,
+              load: [() => ({ consul: { address: agent.address, prefix } })],
+            }),
+          ],
+          inject: [ConfigService],
+          useFactory: (env: ConfigService) => ({
+            address: env.getOrThrow<string>('consul.address'),
+            config: { prefix: env.getOrThrow<string>('consul.prefix') },
+          }),
         }),
       ],
     }).compile();
     apps.push(app);
     await app.init();
-    const prefix = unique('async');
+    expect(app.get(ConsulConfigService).get('greeting')).toBe('hello');
     expect(await app.get(ConsulService).kv.put(`${prefix}k`, 'v')).toBe(true);
   });
 });
