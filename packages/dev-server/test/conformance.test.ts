@@ -72,8 +72,10 @@ describe('KV', () => {
       `${p}t/c`,
     ]);
     expect((await consul.kv.get({ key: `${p}t/b`, raw: true })).toString()).toBe('t/b');
-    const empty = await fetch(`${agent.url}/v1/kv/${p}empty`).then((r) => r.json());
-    expect(empty[0].Value).toBeNull();
+    const empty = (await fetch(`${agent.url}/v1/kv/${p}empty`).then((r) => r.json())) as {
+      Value: string | null;
+    }[];
+    expect(empty[0]?.Value).toBeNull();
   });
 
   it('check-and-set: 0 means only if absent; a stale index is refused; cas with recurse is a 400', async () => {
