@@ -43,6 +43,8 @@ export interface DevServer {
   readonly host: string;
   /** Number of blocking queries parked right now. */
   readonly parkedQueries: number;
+  /** HTTP requests received since start, and client connections open now (for tests and benchmarks). */
+  readonly stats: { requests: number; connections: number };
   /** Resolves once at least `count` blocking queries are parked; rejects after `timeoutMs` (default 5 s). */
   whenParked(count: number, timeoutMs?: number): Promise<void>;
   /** A deep copy of the whole state, to `restore()` later. */
@@ -101,6 +103,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       )
     : createServer(router);
   const sockets = new Set<Socket>();
+  let requests = 0;
+  server.on('request', () => {
+    requests += 1;
+  });
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
@@ -131,6 +137,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     host,
     get parkedQueries() {
       return state.waiters.size;
+    },
+    get stats() {
+      return { requests, connections: sockets.size };
     },
     whenParked: (count, timeoutMs = 5_000) =>
       new Promise<void>((resolve, reject) => {

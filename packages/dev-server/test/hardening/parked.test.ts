@@ -81,6 +81,8 @@ function handles(): Record<string, number> {
 describe(`${PARKED} parked blocking queries`, () => {
   it('a write wakes only the query on its key; the others stay parked', async () => {
     expect(dev.parkedQueries).toBe(PARKED);
+    expect(dev.stats.connections).toBeGreaterThanOrEqual(PARKED);
+    const requestsBefore = dev.stats.requests;
     const onTarget = call(
       { port: dev.port, agent: false },
       { method: 'GET', path: `/v1/kv/park/target?index=${index}&wait=5m` },
@@ -99,6 +101,7 @@ describe(`${PARKED} parked blocking queries`, () => {
     // A write under another prefix wakes nobody either.
     await http({ method: 'PUT', path: '/v1/kv/elsewhere/x', body: 'x' });
     expect(dev.parkedQueries).toBe(PARKED);
+    expect(dev.stats.requests - requestsBefore).toBe(3); // the GET and two PUTs
     expect(parked.filter((p) => p.answer() !== '')).toHaveLength(0);
 
     // A write to one parked key answers exactly that one.
