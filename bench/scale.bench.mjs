@@ -1,0 +1,498 @@
+// Scale: many application instances watching the same prefixes, as a fleet would. Each
+// simulated instance is what one service process watches: a live config of two layers
+// (config/application/ shared by every service, config/app/ its own), five feature flags
+// read by two components each, and the healthy instances of `payments` read by two
+// components. Two setups of the same instances, measured in the same run against the same
+// server:
+//
+//   core   one createConsulWatch() client per instance (its own keep-alive agent, as a
+//          process would have): a liveConfig over the two prefixes, one key watch per flag
+//          and one service watch, each shared by the components that want it.
+//   naive  one npm `consul` client per instance (its own agent) and its `watch()` per key
+//          and per component: every config key, every flag twice, payments twice.
+//
+// Reported per setup: parked queries and connections per instance, then for a series of
+// changes (a shared key, an app key, a flag, a payments health flip) the requests the server
+// received per change (re-parks included), the time until every instance saw it, and the
+// CPU the server and the instances spent per change.
+//
+// Roles: `node scale.bench.mjs` orchestrates; `... server` runs the dev-server; `... worker
+// <setup> <count> <address>` runs `count` instances. Instances are spread over workers so
+// that 200 instances' worth of watchers live in a few processes.
+
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import {
+  cpuMs,
+  fmt,
+  httpRequest,
+  keepAliveAgent,
+  launch,
+  machineLine,
+  median,
+  percentile,
+  printTable,
+  rssMb,
+  serveParent,
+} from './lib.mjs';
+
+/** `--instances=8 --changes=4` shrink a run, to check the benchmark itself. */
+const flag = (name, fallback) =>
+  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+
+const settings = {
+  instances: flag('instances', 200),
+  workers: 4,
+  sharedKeys: 10,
+  appKeys: 20,
+  flags: 5,
+  /** Components per instance that read the same flag or service. */
+  readers: 2,
+  changes: flag('changes', 40),
+  warmup: 4,
+  stepTimeoutMs: 30_000,
+};
+
+const SHARED = 'config/application/';
+const APP = 'config/app/';
+const FLAGS = 'flags/';
+const PAYMENTS = 'payments';
+
+// ================================================================ server child
+
+function serverRole() {
+  // One dev-server per setup, so both fleets stay up and their samples can alternate.
+  const servers = new Map();
+  let cpuMark;
+  serveParent({
+    async start(name) {
+      const { startDevServer } = await import('../packages/dev-server/dist/index.js');
+      const server = await startDevServer({ port: 0, host: '127.0.0.1', nodeName: 'bench' });
+      servers.set(name, server);
+      return { port: server.port, address: server.address };
+    },
+    stats: (name) => ({ ...servers.get(name).stats, parked: servers.get(name).parkedQueries }),
+    whenParked: (name, count, timeoutMs) => servers.get(name).whenParked(count, timeoutMs),
+    markCpu() {
+      cpuMark = process.cpuUsage();
+    },
+    cpuSinceMark: () => cpuMs(cpuMark),
+    rss: () => rssMb(),
+    close: () => Promise.all([...servers.values()].map((server) => server.close())),
+  });
+}
+
+// ================================================================ worker child
+
+/** What an instance has seen, by id: a config path, a flag key, or `payments`. */
+class Seen {
+  constructor() {
+    this.values = new Map();
+  }
+}
+
+async function coreInstance(address, onUpdate) {
+  const { createConsulWatch } = await import('../packages/core/dist/index.js');
+  const seen = new Seen();
+  const client = createConsulWatch({ address });
+  const config = client.liveConfig({ layers: [SHARED, APP] });
+  config.on('change', ({ paths }) => {
+    for (const path of paths) seen.values.set(path, config.get(path));
+    onUpdate();
+  });
+  config.on('ready', () => {
+    for (const path of Object.keys(config.snapshot ?? {})) seen.values.set(path, config.get(path));
+    onUpdate();
+  });
+  const watches = [];
+  for (let f = 0; f < settings.flags; f++) {
+    const key = `${FLAGS}f${f}`;
+    for (let r = 0; r < settings.readers; r++) {
+      watches.push(
+        client.watch({ type: 'key', key }, (change) => {
+          seen.values.set(key, change.entries.get(key)?.value.toString());
+          onUpdate();
+        }),
+      );
+    }
+  }
+  for (let r = 0; r < settings.readers; r++) {
+    watches.push(
+      client.watch({ type: 'service', service: PAYMENTS, passingOnly: true }, (change) => {
+        seen.values.set(PAYMENTS, String(change.current.length));
+        onUpdate();
+      }),
+    );
+  }
+  return {
+    seen,
+    ready: () =>
+      Promise.all([
+        config.ready(settings.stepTimeoutMs),
+        ...watches.map((w) => w.ready(settings.stepTimeoutMs)),
+      ]),
+    close: () => client.close(),
+  };
+}
+
+async function naiveInstance(address, onUpdate) {
+  const require = createRequire(import.meta.url);
+  const Consul = require(
+    fileURLToPath(new URL('../node_modules/consul/lib/index.js', import.meta.url)),
+  );
+  const [host, port] = address.split(':');
+  const agent = keepAliveAgent(Number.POSITIVE_INFINITY);
+  const consul = new Consul({ host, port: Number(port), agent });
+  const seen = new Seen();
+  const watches = [];
+  let pending = 0;
+  let allReady;
+  const ready = new Promise((resolve) => {
+    allReady = resolve;
+  });
+  const add = (method, options, record) => {
+    pending++;
+    let first = true;
+    const watch = consul.watch({ method, options, backoffFactor: 100, backoffMax: 30_000 });
+    watch.on('change', (data) => {
+      record(data);
+      onUpdate();
+      if (first) {
+        first = false;
+        if (--pending === 0) allReady();
+      }
+    });
+    watch.on('error', () => {});
+    watches.push(watch);
+  };
+  const kvValue = (data) => (data?.Value == null ? undefined : String(data.Value));
+  for (let i = 0; i < settings.sharedKeys; i++) {
+    const path = `s${i}`;
+    add(consul.kv.get.bind(consul.kv), { key: `${SHARED}${path}` }, (d) =>
+      seen.values.set(path, kvValue(d)),
+    );
+  }
+  for (let i = 0; i < settings.appKeys; i++) {
+    const path = `a${i}`;
+    add(consul.kv.get.bind(consul.kv), { key: `${APP}${path}` }, (d) =>
+      seen.values.set(path, kvValue(d)),
+    );
+  }
+  for (let f = 0; f < settings.flags; f++) {
+    const key = `${FLAGS}f${f}`;
+    for (let r = 0; r < settings.readers; r++) {
+      add(consul.kv.get.bind(consul.kv), { key }, (d) => seen.values.set(key, kvValue(d)));
+    }
+  }
+  for (let r = 0; r < settings.readers; r++) {
+    add(consul.health.service.bind(consul.health), { service: PAYMENTS, passing: true }, (d) =>
+      seen.values.set(PAYMENTS, String((d ?? []).length)),
+    );
+  }
+  return {
+    seen,
+    ready: () => ready,
+    async close() {
+      for (const watch of watches) watch.end();
+      agent.destroy();
+    },
+  };
+}
+
+function workerRole(setup, count, address) {
+  const instances = [];
+  const waiters = new Set();
+  const onUpdate = () => {
+    for (const check of [...waiters]) check();
+  };
+  let cpuMark;
+  serveParent({
+    async start() {
+      const make = setup === 'core' ? coreInstance : naiveInstance;
+      for (let i = 0; i < Number(count); i++) instances.push(await make(address, onUpdate));
+      await Promise.all(instances.map((instance) => instance.ready()));
+      return instances.length;
+    },
+    /** Resolves once every instance has seen `id` = `value`. */
+    waitSeen(id, value, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!instances.every((instance) => instance.seen.values.get(id) === value)) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          const behind = instances.filter(
+            (instance) => instance.seen.values.get(id) !== value,
+          ).length;
+          reject(
+            new Error(`${behind} of ${instances.length} instances did not see ${id} = ${value}`),
+          );
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    markCpu() {
+      cpuMark = process.cpuUsage();
+    },
+    cpuSinceMark: () => cpuMs(cpuMark),
+    rss: () => rssMb(),
+    async close() {
+      await Promise.all(instances.map((instance) => instance.close()));
+    },
+  });
+}
+
+// ================================================================ orchestration
+
+const self = fileURLToPath(import.meta.url);
+
+/** The changes, in order: a shared config key, an app key, a flag, a payments flip. */
+function changeList(total) {
+  const list = [];
+  for (let i = 0; i < total; i++) {
+    const value = `v${i}`;
+    switch (i % 4) {
+      case 0: {
+        const path = `s${i % settings.sharedKeys}`;
+        list.push({ kind: 'shared config key', key: `${SHARED}${path}`, id: path, value });
+        break;
+      }
+      case 1: {
+        const path = `a${i % settings.appKeys}`;
+        list.push({ kind: 'app config key', key: `${APP}${path}`, id: path, value });
+        break;
+      }
+      case 2: {
+        const key = `${FLAGS}f${i % settings.flags}`;
+        list.push({ kind: 'feature flag', key, id: key, value });
+        break;
+      }
+      default: {
+        // Passing and critical in turn: payments' healthy count flips 1 ↔ 0.
+        const passing = Math.floor(i / 4) % 2 === 1;
+        list.push({
+          kind: 'payments health',
+          check: passing ? 'pass' : 'fail',
+          id: PAYMENTS,
+          value: passing ? '1' : '0',
+        });
+      }
+    }
+  }
+  return list;
+}
+
+async function seed(port, agent) {
+  const put = (path, body) => httpRequest({ agent, port, method: 'PUT', path, body });
+  for (let i = 0; i < settings.sharedKeys; i++) await put(`/v1/kv/${SHARED}s${i}`, 'init');
+  for (let i = 0; i < settings.appKeys; i++) await put(`/v1/kv/${APP}a${i}`, 'init');
+  for (let f = 0; f < settings.flags; f++) await put(`/v1/kv/${FLAGS}f${f}`, 'init');
+  await put(
+    '/v1/agent/service/register',
+    JSON.stringify({ Name: PAYMENTS, ID: 'payments-1', Check: { TTL: '1h', Status: 'passing' } }),
+  );
+}
+
+/** Starts a setup's fleet on its own dev-server and waits until every watch is parked. */
+async function startFleet(setup, server) {
+  const { port, address } = await server.call('start', setup);
+  const agent = keepAliveAgent(1);
+  await seed(port, agent);
+  const perWorker = Math.ceil(settings.instances / settings.workers);
+  const workers = [];
+  for (let w = 0; w < settings.workers; w++) {
+    const count = Math.min(perWorker, settings.instances - w * perWorker);
+    if (count > 0) workers.push(launch(self, ['worker', setup, String(count), address]));
+  }
+  const started = performance.now();
+  await Promise.all(workers.map((worker) => worker.call('start')));
+  const startMs = performance.now() - started;
+  // Every watch parked again after its first answer: the fleet at rest.
+  const perInstance =
+    setup === 'core'
+      ? 2 + settings.flags + 1
+      : settings.sharedKeys + settings.appKeys + (settings.flags + 1) * settings.readers;
+  await server.call('whenParked', setup, settings.instances * perInstance, settings.stepTimeoutMs);
+  const atRest = await server.call('stats', setup);
+  const rss = await Promise.all(workers.map((worker) => worker.call('rss')));
+  return {
+    setup,
+    port,
+    agent,
+    workers,
+    startMs,
+    parked: atRest.parked,
+    // Less the benchmark's own connection for writes.
+    connections: atRest.connections - 1,
+    rssMb: rss.reduce((a, b) => a + b, 0),
+    samples: [],
+  };
+}
+
+/** One change to one fleet: write, wait until every instance saw it and every watch re-parked. */
+async function sample(fleet, server, change) {
+  const { setup, port, agent, workers } = fleet;
+  await server.call('whenParked', setup, fleet.parked, settings.stepTimeoutMs);
+  const before = await server.call('stats', setup);
+  await server.call('markCpu');
+  await Promise.all(workers.map((worker) => worker.call('markCpu')));
+  const t0 = performance.now();
+  if (change.key)
+    await httpRequest({
+      agent,
+      port,
+      method: 'PUT',
+      path: `/v1/kv/${change.key}`,
+      body: change.value,
+    });
+  else
+    await httpRequest({
+      agent,
+      port,
+      method: 'PUT',
+      path: `/v1/agent/check/${change.check}/service:payments-1`,
+    });
+  await Promise.all(
+    workers.map((worker) =>
+      worker.call('waitSeen', change.id, change.value, settings.stepTimeoutMs),
+    ),
+  );
+  const ms = performance.now() - t0;
+  await server.call('whenParked', setup, fleet.parked, settings.stepTimeoutMs);
+  const after = await server.call('stats', setup);
+  const serverCpu = await server.call('cpuSinceMark');
+  const workerCpu = (
+    await Promise.all(workers.map((worker) => worker.call('cpuSinceMark')))
+  ).reduce((a, b) => a + b, 0);
+  // The change's own write is not a watch request.
+  return {
+    kind: change.kind,
+    ms,
+    requests: after.requests - before.requests - 1,
+    serverCpu,
+    workerCpu,
+  };
+}
+
+async function stopFleet(fleet) {
+  await Promise.all(fleet.workers.map((worker) => worker.call('close').catch(() => {})));
+  await Promise.all(fleet.workers.map((worker) => worker.stop()));
+  fleet.agent.destroy();
+}
+
+async function main() {
+  console.log(
+    `# scale: ${settings.instances} application instances in ${settings.workers} processes\n`,
+  );
+  console.log(machineLine());
+  const server = launch(self, ['server']);
+  const results = [];
+  try {
+    // Both fleets stay up and every change goes to each in turn (which goes first
+    // alternates), so a burst of other load on the machine hits both alike.
+    for (const setup of ['core', 'naive']) results.push(await startFleet(setup, server));
+    for (const [i, change] of changeList(settings.warmup + settings.changes).entries()) {
+      const order = i % 2 === 0 ? results : [...results].reverse();
+      for (const fleet of order) {
+        const s = await sample(fleet, server, change);
+        if (i >= settings.warmup) fleet.samples.push(s);
+      }
+    }
+
+    const n = settings.instances;
+    printTable(
+      `At rest: ${n} instances, each with a 2-layer config (${settings.sharedKeys} + ${settings.appKeys} keys), ${settings.flags} flags × ${settings.readers} readers, payments × ${settings.readers} readers`,
+      [
+        'setup',
+        'parked queries',
+        'per instance',
+        'connections to the server',
+        'per instance',
+        'instances RSS MB',
+        'start ms',
+      ],
+      results.map((r) => [
+        r.setup,
+        fmt(r.parked),
+        fmt(r.parked / n, 1),
+        fmt(r.connections),
+        fmt(r.connections / n, 1),
+        fmt(r.rssMb, 1),
+        fmt(r.startMs),
+      ]),
+    );
+    const kinds = [...new Set(results[0].samples.map((s) => s.kind))];
+    const rows = [];
+    for (const kind of kinds) {
+      for (const r of results) {
+        const s = r.samples.filter((x) => x.kind === kind);
+        rows.push([
+          kind,
+          r.setup,
+          String(s.length),
+          fmt(median(s.map((x) => x.requests)), 0),
+          fmt(median(s.map((x) => x.requests)) / n, 2),
+          fmt(median(s.map((x) => x.ms)), 1),
+          fmt(
+            percentile(
+              s.map((x) => x.ms),
+              99,
+            ),
+            1,
+          ),
+          fmt(median(s.map((x) => x.serverCpu)), 1),
+          fmt(median(s.map((x) => x.workerCpu)), 1),
+        ]);
+      }
+    }
+    printTable(
+      'Per change (median over the samples; requests are those the server received, re-parks included)',
+      [
+        'change',
+        'setup',
+        'samples',
+        'requests',
+        'per instance',
+        'all seen p50 ms',
+        'p99 ms',
+        'server CPU ms',
+        'instances CPU ms',
+      ],
+      rows,
+    );
+    const total = (r, f) => r.samples.reduce((a, x) => a + f(x), 0) / r.samples.length;
+    printTable(
+      'All changes together (mean per change)',
+      ['setup', 'requests', 'per instance', 'server CPU ms', 'instances CPU ms'],
+      results.map((r) => [
+        r.setup,
+        fmt(
+          total(r, (x) => x.requests),
+          0,
+        ),
+        fmt(total(r, (x) => x.requests) / n, 2),
+        fmt(
+          total(r, (x) => x.serverCpu),
+          1,
+        ),
+        fmt(
+          total(r, (x) => x.workerCpu),
+          1,
+        ),
+      ]),
+    );
+  } finally {
+    for (const fleet of results) await stopFleet(fleet);
+    await server.call('close').catch(() => {});
+    await server.stop();
+  }
+}
+
+const [role, ...rest] = process.argv.slice(2);
+if (role === 'server') serverRole();
+else if (role === 'worker') workerRole(...rest);
+else await main();
