@@ -23,6 +23,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import {
+  collectGarbage,
   cpuMs,
   fmt,
   httpRequest,
@@ -53,6 +54,9 @@ const settings = {
   stepTimeoutMs: 30_000,
 };
 
+const CONSUL_CLIENT = fileURLToPath(
+  new URL('../node_modules/consul/lib/index.js', import.meta.url),
+);
 const SHARED = 'config/application/';
 const APP = 'config/app/';
 const FLAGS = 'flags/';
@@ -136,10 +140,7 @@ async function coreInstance(address, onUpdate) {
 }
 
 async function naiveInstance(address, onUpdate) {
-  const require = createRequire(import.meta.url);
-  const Consul = require(
-    fileURLToPath(new URL('../node_modules/consul/lib/index.js', import.meta.url)),
-  );
+  const Consul = createRequire(import.meta.url)(CONSUL_CLIENT);
   const [host, port] = address.split(':');
   const agent = keepAliveAgent(Number.POSITIVE_INFINITY);
   const consul = new Consul({ host, port: Number(port), agent });
@@ -206,8 +207,14 @@ function workerRole(setup, count, address) {
     for (const check of [...waiters]) check();
   };
   let cpuMark;
+  let baseRss = 0;
   serveParent({
     async start() {
+      // Load the client library first, so the baseline holds its code and only instances count.
+      if (setup === 'core') await import('../packages/core/dist/index.js');
+      else createRequire(import.meta.url)(CONSUL_CLIENT);
+      collectGarbage();
+      baseRss = rssMb();
       const make = setup === 'core' ? coreInstance : naiveInstance;
       for (let i = 0; i < Number(count); i++) instances.push(await make(address, onUpdate));
       await Promise.all(instances.map((instance) => instance.ready()));
@@ -239,7 +246,12 @@ function workerRole(setup, count, address) {
       cpuMark = process.cpuUsage();
     },
     cpuSinceMark: () => cpuMs(cpuMark),
-    rss: () => rssMb(),
+    /** RSS now, and what the instances added to the process (after a GC each time). */
+    rss() {
+      collectGarbage();
+      const now = rssMb();
+      return { now, added: now - baseRss };
+    },
     async close() {
       await Promise.all(instances.map((instance) => instance.close()));
     },
@@ -328,7 +340,8 @@ async function startFleet(setup, server) {
     parked: atRest.parked,
     // Less the benchmark's own connection for writes.
     connections: atRest.connections - 1,
-    rssMb: rss.reduce((a, b) => a + b, 0),
+    rssMb: rss.reduce((a, b) => a + b.now, 0),
+    addedMb: rss.reduce((a, b) => a + b.added, 0),
     samples: [],
   };
 }
@@ -412,7 +425,8 @@ async function main() {
         'per instance',
         'connections to the server',
         'per instance',
-        'instances RSS MB',
+        'workers RSS MB',
+        'KB per instance',
         'start ms',
       ],
       results.map((r) => [
@@ -422,6 +436,7 @@ async function main() {
         fmt(r.connections),
         fmt(r.connections / n, 1),
         fmt(r.rssMb, 1),
+        fmt((r.addedMb * 1024) / n, 0),
         fmt(r.startMs),
       ]),
     );
