@@ -5,6 +5,7 @@ import {
   type ConsulWatch,
   consoleLogger,
   createConsulWatch,
+  InvalidInputError,
   parseCommandLine,
 } from '@consul-watch/core';
 import { type ConsulEnvOptions, loadConsulEnv } from './consulEnv';
@@ -54,9 +55,13 @@ async function main(): Promise<void> {
     usageError(`--signal ${v.signal} is not a signal name such as SIGHUP`);
   if (v.signal && v['restart-on-change'])
     usageError('give --signal or --restart-on-change, not both');
-  const killTimeout = Number(v['kill-timeout']);
+  const rawKillTimeout = String(v['kill-timeout']);
+  // Number('') and Number('  ') are 0: an empty value is not "no grace period".
+  if (rawKillTimeout.trim() === '')
+    usageError('--kill-timeout must be milliseconds, not an empty value');
+  const killTimeout = Number(rawKillTimeout);
   if (!Number.isInteger(killTimeout) || killTimeout < 0)
-    usageError(`--kill-timeout must be milliseconds, not ${v['kill-timeout']}`);
+    usageError(`--kill-timeout must be milliseconds, not ${rawKillTimeout}`);
   const logger = consoleLogger('consul-env');
   const client: ConsulWatch = createConsulWatch({ ...cli.connection(), logger });
   // The program's environment, kept apart from ours.
@@ -84,11 +89,26 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   const run = () => {
-    const started = spawn(command, args, {
-      stdio: 'inherit',
-      env: childEnv as NodeJS.ProcessEnv,
-      shell: false,
-    });
+    let started: ChildProcess;
+    try {
+      started = spawn(command, args, {
+        stdio: 'inherit',
+        env: childEnv as NodeJS.ProcessEnv,
+        shell: false,
+      });
+    } catch (error) {
+      // spawn refuses what it cannot pass (a NUL byte) with a message that prints the value:
+      // say which variable instead, never its value.
+      const bad = Object.entries(childEnv).find(
+        ([name, value]) => name.includes('\0') || value?.includes('\0'),
+      );
+      const why = bad
+        ? `the environment variable ${JSON.stringify(bad[0])} contains a NUL byte`
+        : ((error as NodeJS.ErrnoException).code ?? 'invalid arguments');
+      console.error(`consul-env: cannot start ${command}: ${why}`);
+      void finish(1);
+      return;
+    }
     child = started;
     started.on('error', (error) => {
       console.error(`consul-env: cannot start ${command}: ${error.message}`);
@@ -127,6 +147,15 @@ async function main(): Promise<void> {
   } else {
     const watch = watchConsulEnv(options);
     stopWatch = () => watch.stop();
+    watch.on('error', (error) => {
+      // Before the program starts, values that cannot make an environment (a collision, a
+      // NUL byte) end the run at once, as --once does; later the program keeps running on the
+      // last good environment and the error is reported.
+      if (!child && error instanceof InvalidInputError) {
+        console.error(`consul-env: ${error.message}`);
+        void finish(1);
+      } else logger.warn(error.message);
+    });
     watch.on('change', ({ changed, removed }) => {
       logger.info(`changed: ${[...changed, ...removed.map((r) => `-${r}`)].join(', ')}`);
       if (v.signal) child?.kill(String(v.signal) as NodeJS.Signals);
@@ -134,7 +163,7 @@ async function main(): Promise<void> {
     });
     await watch.ready(30_000);
   }
-  run();
+  if (!exiting) run();
 }
 
 main().catch((error: Error) => {

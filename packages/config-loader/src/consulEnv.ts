@@ -1,10 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
   type ConnectionOptions,
   ConsulUnavailableError,
   type ConsulWatch,
   createConsulWatch,
+  InvalidInputError,
   type KvEntry,
   type Logger,
   silentLogger,
@@ -51,7 +52,47 @@ export function normalisePrefix(prefix: unknown): string {
 
 export function readDotenv(file: string | undefined): Record<string, string> {
   if (!file || !existsSync(file)) return {};
-  return parseDotenv(readFileSync(file, 'utf8'));
+  let text: string;
+  try {
+    if (statSync(file).isDirectory()) {
+      throw new InvalidInputError(
+        `dotenvFile ${JSON.stringify(file)} is a directory, not a .env file: name a file such as ${JSON.stringify(`${file.replace(/\/+$/, '')}/.env`)}`,
+      );
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw error;
+    throw new InvalidInputError(
+      `dotenvFile ${JSON.stringify(file)} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): name a readable .env file`,
+    );
+  }
+  const values = parseDotenv(text);
+  for (const [name, value] of Object.entries(values)) {
+    if (value.includes('\0')) {
+      throw new InvalidInputError(
+        `dotenvFile ${JSON.stringify(file)}: the value of ${name} contains a NUL byte, which no environment variable can hold. Remove it from the file.`,
+      );
+    }
+  }
+  return values;
+}
+
+/** Refuses options that are not an options object, or a dotenvFile that is not a path. */
+export function checkOptions(
+  options: unknown,
+  caller: string,
+): asserts options is ConsulEnvOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(
+      `${caller} needs an options object: a prefix is required, such as { prefix: "app/env/" }`,
+    );
+  }
+  const { dotenvFile } = options as ConsulEnvOptions;
+  if (dotenvFile !== undefined && typeof dotenvFile !== 'string') {
+    throw new InvalidInputError(
+      `${caller} dotenvFile must be the path of a .env file (a string), got ${dotenvFile === null ? 'null' : typeof dotenvFile}`,
+    );
+  }
 }
 
 /** Names and values from Consul entries and `.env`, Consul winning, expanded against `env`. */
@@ -130,6 +171,7 @@ async function readLastKnownGood(
  * alone, saying which in one log line; with neither it fails with ConsulUnavailableError.
  */
 export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEnvResult> {
+  checkOptions(options, 'loadConsulEnv');
   const prefix = normalisePrefix(options.prefix);
   const env = options.env ?? process.env;
   const logger = options.logger ?? silentLogger;

@@ -47,7 +47,20 @@ export function mapEntries(
         `Keys ${JSON.stringify(clash.key)} and ${JSON.stringify(key)} both map to the environment variable ${name}. Rename one of them, or pass a transform that tells them apart.`,
       );
     }
-    out.set(name, { key, value: value.toString('utf8') });
+    // No environment variable can hold a NUL byte (spawn refuses it). Name the key and the
+    // variable, never the value: it may be a password.
+    if (name.includes('\0')) {
+      throw new InvalidInputError(
+        `Key ${JSON.stringify(key)} maps to the environment variable name ${JSON.stringify(name)}, which contains a NUL byte. Rename the key, or pass a transform that gives it another name.`,
+      );
+    }
+    const text = value.toString('utf8');
+    if (text.includes('\0')) {
+      throw new InvalidInputError(
+        `The value of key ${JSON.stringify(key)} (environment variable ${name}) contains a NUL byte, which no environment variable can hold. Remove it from the value in Consul.`,
+      );
+    }
+    out.set(name, { key, value: text });
   }
   return out;
 }

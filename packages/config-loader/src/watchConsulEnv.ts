@@ -8,6 +8,7 @@ import {
 import {
   applyValues,
   type ConsulEnvOptions,
+  checkOptions,
   computeValues,
   normalisePrefix,
   saveLastKnownGood,
@@ -38,6 +39,7 @@ export interface ConsulEnvWatch {
  * which are the environment's own and stay as they were (unless `override`).
  */
 export function watchConsulEnv(options: ConsulEnvOptions): ConsulEnvWatch {
+  checkOptions(options, 'watchConsulEnv');
   const prefix = normalisePrefix(options.prefix);
   const env = options.env ?? process.env;
   const logger = options.logger ?? silentLogger;
@@ -59,7 +61,7 @@ export function watchConsulEnv(options: ConsulEnvOptions): ConsulEnvWatch {
     try {
       next = computeValues(change.entries.values() as Iterable<KvEntry>, prefix, options, original);
     } catch (error) {
-      // A collision: keep the environment as it is, and say why.
+      // A collision or a value no variable can hold: keep the environment as it is, and say why.
       for (const l of errorListeners) l(error as ConsulWatchError);
       if (errorListeners.size === 0) logger.warn((error as Error).message);
       return;

@@ -3,6 +3,16 @@ import { DecodeError, InvalidInputError } from './errors';
 
 export type ValueFormat = 'json' | 'yaml' | 'text';
 
+const FORMATS: readonly string[] = ['json', 'yaml', 'text'];
+
+/** Refuses a format consul-watch does not decode; `extra` adds formats a caller knows ('auto'). */
+export function checkFormat(format: unknown, where: string, extra: readonly string[] = []): void {
+  if (typeof format === 'string' && (FORMATS.includes(format) || extra.includes(format))) return;
+  throw new InvalidInputError(
+    `${where}: format ${JSON.stringify(format)} is not one of ${[...FORMATS, ...extra].map((f) => `'${f}'`).join(', ')}`,
+  );
+}
+
 /** The format a key's extension names (`.json`, `.yaml`/`.yml`), or text. */
 export function formatOfKey(key: string): ValueFormat {
   if (/\.json$/i.test(key)) return 'json';
@@ -43,15 +53,4 @@ export function encodeValue(value: unknown, key: string): Buffer {
       `Value for key ${JSON.stringify(key)} cannot be serialised as JSON: ${(error as Error).message}`,
     );
   }
-}
-
-/** Reads `a.b.0.c` inside a decoded document; undefined when any step is missing. */
-export function readPath(document: unknown, path: string): unknown {
-  if (path === '') return document;
-  let at: unknown = document;
-  for (const part of path.split('.')) {
-    if (at === null || typeof at !== 'object') return undefined;
-    at = (at as Record<string, unknown>)[part];
-  }
-  return at;
 }

@@ -7,30 +7,57 @@ export const isPlainObject = (value: unknown): value is ConfigObject =>
   !Array.isArray(value) &&
   Object.getPrototypeOf(value) === Object.prototype;
 
+/**
+ * Sets an own property. A `__proto__` key from a JSON or YAML document (or a KV path) is
+ * kept as data: plain assignment would make it the object's prototype.
+ */
+function assign(target: ConfigObject, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else target[key] = value;
+}
+
+/** An own property's value; never something inherited (`constructor`, `__proto__`). */
+const own = (target: ConfigObject, key: string): unknown =>
+  Object.hasOwn(target, key) ? target[key] : undefined;
+
 /** Sets `value` at `segments` inside `target`, creating objects on the way; a scalar in the way is replaced. */
 export function setIn(target: ConfigObject, segments: string[], value: unknown): void {
   let at = target;
   for (let i = 0; i < segments.length - 1; i++) {
     const segment = segments[i]!;
-    const next = at[segment];
+    const next = own(at, segment);
     if (isPlainObject(next)) at = next;
     else {
       const created: ConfigObject = {};
-      at[segment] = created;
+      assign(at, segment, created);
       at = created;
     }
   }
   const last = segments[segments.length - 1]!;
-  const existing = at[last];
-  at[last] = isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value;
+  const existing = own(at, last);
+  assign(
+    at,
+    last,
+    isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value,
+  );
 }
 
 /** Later wins: objects merge key by key, everything else (arrays included) is replaced. */
 export function mergeDeep(base: ConfigObject, over: ConfigObject): ConfigObject {
   const out: ConfigObject = { ...base };
   for (const [key, value] of Object.entries(over)) {
-    const existing = out[key];
-    out[key] = isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value;
+    const existing = own(out, key);
+    assign(
+      out,
+      key,
+      isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value,
+    );
   }
   return out;
 }
@@ -43,13 +70,13 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Reads `a.b.c`; undefined when any step is missing. */
+/** Reads `a.b.c` (`a.0.c` inside arrays); undefined when any step is missing. */
 export function getPath(root: unknown, path: string): unknown {
   if (path === '') return root;
   let at = root;
   for (const segment of path.split('.')) {
     if (at === null || typeof at !== 'object') return undefined;
-    at = (at as ConfigObject)[segment];
+    at = own(at as ConfigObject, segment);
   }
   return at;
 }
@@ -76,7 +103,7 @@ export function changedPaths(a: unknown, b: unknown, base = ''): string[] {
   if (!isPlainObject(a) || !isPlainObject(b)) return [base];
   const out: string[] = [];
   for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    out.push(...changedPaths(a[key], b[key], base ? `${base}.${key}` : key));
+    out.push(...changedPaths(own(a, key), own(b, key), base ? `${base}.${key}` : key));
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,10 @@ import { InvalidInputError } from './errors';
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cw-conn-'));
-  await writeFile(join(dir, 'ca.pem'), 'CA PEM');
+  await copyFile(
+    new URL('../../dev-server/test/fixtures/tls/ca.pem', import.meta.url),
+    join(dir, 'ca.pem'),
+  );
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -34,7 +37,7 @@ describe('resolveConnection', () => {
     expect(c.token).toBe('env-token');
     expect(c.datacenter).toBe('eu1');
     expect(c.tls.rejectUnauthorized).toBe(false);
-    expect(c.tls.ca?.toString()).toBe('CA PEM');
+    expect(c.tls.ca?.toString()).toMatch(/^-----BEGIN CERTIFICATE-----/);
     const o = resolveConnection(
       { address: 'http://other:8500', token: 'opt', datacenter: 'us1', verify: true },
       env,

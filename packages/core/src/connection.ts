@@ -1,5 +1,8 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { InvalidInputError } from './errors';
+import { urlForMessage } from './handlers/validate';
 import { type Logger, silentLogger } from './logger';
 
 export type Consistency = 'default' | 'stale' | 'consistent';
@@ -46,6 +49,84 @@ export interface Connection {
   logger: Logger;
 }
 
+/**
+ * Refuses a token that cannot travel in an HTTP header (control characters, spaces, non-ASCII),
+ * where every request would fail; the message never shows the token.
+ */
+export function checkToken(token: unknown, where: string): string | undefined {
+  if (token === undefined || token === '') return undefined;
+  if (typeof token !== 'string')
+    throw new InvalidInputError(
+      `${where}: token must be a string, got ${token === null ? 'null' : typeof token}`,
+    );
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new InvalidInputError(
+      `${where}: token contains characters that cannot be sent in the X-Consul-Token header (a line break, space or control character); check where it was read from`,
+    );
+  }
+  return token;
+}
+
+type Pem = string | Buffer;
+
+function isPem(value: Pem): boolean {
+  return (typeof value === 'string' ? value : value.toString('latin1')).includes('-----BEGIN');
+}
+
+/** Checks the TLS material up front, so a mistake is named here and not as "cannot reach Consul" on every call. */
+function checkTls(ca: Pem | undefined, cert: Pem | undefined, key: Pem | undefined): void {
+  const material: [string, Pem | undefined][] = [
+    ['ca', ca],
+    ['cert', cert],
+    ['key', key],
+  ];
+  for (const [name, value] of material) {
+    if (value === undefined) continue;
+    if (typeof value !== 'string' && !Buffer.isBuffer(value))
+      throw new InvalidInputError(`${name} must be PEM text or a Buffer of it`);
+    if (!isPem(value)) {
+      throw new InvalidInputError(
+        typeof value === 'string' && !value.includes('\n')
+          ? `${name} must be PEM text, not a file path: pass readFileSync(${JSON.stringify(value)}) or set the CONSUL_${name === 'ca' ? 'CACERT' : name === 'cert' ? 'CLIENT_CERT' : 'CLIENT_KEY'} variable to the path`
+          : `${name} is not PEM: expected text starting with -----BEGIN`,
+      );
+    }
+  }
+  try {
+    if (ca) new X509Certificate(ca);
+  } catch (error) {
+    throw new InvalidInputError(
+      `ca is not a readable PEM certificate (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  if ((cert === undefined) !== (key === undefined))
+    throw new InvalidInputError(
+      'cert and key go together: give both for a client certificate, or neither',
+    );
+  if (cert === undefined || key === undefined) return;
+  try {
+    new X509Certificate(cert);
+  } catch (error) {
+    throw new InvalidInputError(
+      `cert is not a readable PEM certificate (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  try {
+    createPrivateKey(key);
+  } catch (error) {
+    throw new InvalidInputError(
+      `key is not a readable PEM private key (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new InvalidInputError(
+      `key does not belong to cert (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give the client certificate's own private key`,
+    );
+  }
+}
+
 function envFlag(value: string | undefined, name: string): boolean | undefined {
   if (value === undefined || value === '') return undefined;
   if (/^(1|true|yes)$/i.test(value)) return true;
@@ -74,7 +155,16 @@ export function resolveConnection(
   options: ConnectionOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Connection {
+  if (options === null || typeof options !== 'object')
+    throw new InvalidInputError(
+      `options must be an object such as { address: '127.0.0.1:8500' }, got ${options === null ? 'null' : typeof options}`,
+    );
   const rawAddress = options.address ?? env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500';
+  if (typeof rawAddress !== 'string')
+    throw new InvalidInputError(
+      `address must be a string such as '127.0.0.1:8500' or 'https://consul:8501', got ${typeof rawAddress}`,
+    );
+  const shown = JSON.stringify(urlForMessage(rawAddress));
   const secureFlag = options.secure ?? envFlag(env.CONSUL_HTTP_SSL, 'CONSUL_HTTP_SSL') ?? false;
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(rawAddress)
     ? rawAddress
@@ -83,14 +173,10 @@ export function resolveConnection(
   try {
     url = new URL(withScheme);
   } catch {
-    throw new InvalidInputError(
-      `address ${JSON.stringify(rawAddress)} is not host:port or an http(s) URL`,
-    );
+    throw new InvalidInputError(`address ${shown} is not host:port or an http(s) URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidInputError(
-      `address ${JSON.stringify(rawAddress)} must use http or https, not ${url.protocol}`,
-    );
+    throw new InvalidInputError(`address ${shown} must use http or https, not ${url.protocol}`);
   }
   if (url.username || url.password) {
     throw new InvalidInputError(
@@ -104,6 +190,8 @@ export function resolveConnection(
     );
   }
   const prefix = options.prefix ?? '';
+  if (typeof prefix !== 'string')
+    throw new InvalidInputError(`prefix must be a string such as 'app/', got ${typeof prefix}`);
   if (prefix.startsWith('/'))
     throw new InvalidInputError(`prefix ${JSON.stringify(prefix)} must not begin with '/'`);
   const secure = url.protocol === 'https:';
@@ -113,10 +201,11 @@ export function resolveConnection(
   const ca = options.ca ?? envFile(env.CONSUL_CACERT, 'CONSUL_CACERT');
   const cert = options.cert ?? envFile(env.CONSUL_CLIENT_CERT, 'CONSUL_CLIENT_CERT');
   const key = options.key ?? envFile(env.CONSUL_CLIENT_KEY, 'CONSUL_CLIENT_KEY');
+  checkTls(ca, cert, key);
   if (ca) tls.ca = ca;
   if (cert) tls.cert = cert;
   if (key) tls.key = key;
-  const token = options.token ?? (env.CONSUL_HTTP_TOKEN || undefined);
+  const token = checkToken(options.token ?? (env.CONSUL_HTTP_TOKEN || undefined), 'connection');
   return {
     baseUrl: `${url.protocol}//${url.host}${url.pathname.replace(/\/$/, '')}/v1`,
     secure,

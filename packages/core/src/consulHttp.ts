@@ -91,7 +91,10 @@ export class ConsulHttp {
     } catch (error) {
       const code = (error as { resetCode?: string }).resetCode;
       if (!settings.idempotent || code === undefined || settings.signal?.aborted) throw error;
-      return await this.callOnce<T>(what, settings, invoke);
+      // A blocking read is retried without its index, as after any error: the server may have
+      // been restored meanwhile, and an index it has not reached would hold the read for the
+      // whole wait. The answer comes at once; the watch compares it with what it delivered.
+      return await this.callOnce<T>(what, { ...settings, index: undefined }, invoke);
     }
   }
 

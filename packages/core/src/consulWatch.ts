@@ -1,6 +1,7 @@
 import { type ConfigObject } from './configTree';
 import { type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
+import { InvalidInputError } from './errors';
 import { KvClient } from './kv';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
 import {
@@ -8,7 +9,7 @@ import {
   type ServiceRegistration,
   type ServiceRegistrationOptions,
 } from './registration';
-import type { EngineOptions } from './sharedWatch';
+import { checkEngine, type EngineOptions } from './sharedWatch';
 import { Watch, type WatchOptions } from './watch';
 import { WatchHub } from './watchHub';
 import type { WatchChange, WatchSpec } from './watchTypes';
@@ -59,6 +60,7 @@ const ENGINE_KEYS = ['waitMs', 'minIntervalMs', 'backoff'] as const;
 /** The front door of core: one connection to Consul, its KV operations and its watches. */
 export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch {
   const connection = resolveConnection(options);
+  if (options.watch !== undefined) checkEngine(options.watch, 'watch defaults');
   const http = new ConsulHttp(connection);
   const hub = new WatchHub(http, { ...DEFAULT_ENGINE, ...options.watch }, connection.logger);
   const watches = new Set<Watch>();
@@ -73,6 +75,10 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     },
     watch(request, onChange) {
       if (closed) throw new Error('this consul-watch client is closed; create a new one');
+      if (request === null || typeof request !== 'object')
+        throw new InvalidInputError(
+          'watch needs a spec object such as { type: "keyprefix", prefix: "app/" }',
+        );
       const { initial, ...rest } = request as WatchRequest;
       const engine: EngineOptions = {};
       const spec: Record<string, unknown> = {};
@@ -81,6 +87,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
           (engine as Record<string, unknown>)[k] = v;
         else spec[k] = v;
       }
+      checkEngine(engine, `watch ${String((spec as { type?: unknown }).type)}`);
       const { shared, release } = hub.acquire(spec as unknown as WatchSpec, engine);
       const watch: Watch = new Watch(
         shared,

@@ -1,4 +1,5 @@
-import { decodeValue, encodeValue, formatOfKey, readPath, type ValueFormat } from './codec';
+import { checkFormat, decodeValue, encodeValue, formatOfKey, type ValueFormat } from './codec';
+import { getPath } from './configTree';
 import type { CallSettings, ConsulHttp } from './consulHttp';
 import { InvalidInputError, NotFoundError } from './errors';
 import { validateKey, validateValueSize } from './keys';
@@ -143,6 +144,12 @@ export class KvClient {
     path?: string,
     options: GetOptions = {},
   ): Promise<T | undefined> {
+    if (path !== undefined && typeof path !== 'string') {
+      throw new InvalidInputError(
+        `get of ${JSON.stringify(key)}: path must be a dot path string such as 'db.host', got ${typeof path}`,
+      );
+    }
+    if (options.format !== undefined) checkFormat(options.format, `get of ${JSON.stringify(key)}`);
     const entry = await this.getEntry(key);
     if (!entry) {
       if (options.required)
@@ -155,7 +162,7 @@ export class KvClient {
     const format =
       options.format ?? (path ? (formatOfKey(key) === 'yaml' ? 'yaml' : 'json') : formatOfKey(key));
     const document = decodeValue(entry.value, format, key);
-    const value = path ? readPath(document, path) : document;
+    const value = path ? getPath(document, path) : document;
     if (value === undefined && options.required) {
       throw new NotFoundError(
         `Key ${JSON.stringify(key)} has no field ${JSON.stringify(path)}.`,
@@ -244,7 +251,12 @@ export class KvClient {
         `txn has ${ops.length} operations; Consul applies at most ${TXN_MAX_OPS} in one transaction. Split it.`,
       );
     }
-    const body = ops.map((op) => {
+    const body = ops.map((op, i) => {
+      if (op === null || typeof op !== 'object' || typeof op.verb !== 'string') {
+        throw new InvalidInputError(
+          `txn operation ${i} must be an object with a verb and a key, such as { verb: 'set', key: 'a', value: '1' }`,
+        );
+      }
       const tree = op.verb === 'get-tree' || op.verb === 'delete-tree';
       validateKey(op.key, tree ? 'prefix' : 'key');
       const kv: Record<string, unknown> = { Verb: op.verb, Key: this.path(op.key) };
@@ -254,7 +266,10 @@ export class KvClient {
         kv.Value = bytes.toString('base64');
       }
       if ('flags' in op && op.flags !== undefined) kv.Flags = checkIndex(op.flags, 'flags', op.key);
-      if ('index' in op) kv.Index = checkIndex(op.index, 'index', op.key);
+      // These verbs mean nothing without an index: Consul would read a missing one as 0.
+      const needsIndex = op.verb === 'cas' || op.verb === 'check-index' || op.verb === 'delete-cas';
+      if ('index' in op || needsIndex)
+        kv.Index = checkIndex((op as { index?: unknown }).index, 'index', op.key);
       return { KV: kv };
     });
     const res = await this.http.call<{

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { writeFileAtomic } from './atomicFile';
-import { decodeValue, formatOfKey, type ValueFormat } from './codec';
+import { checkFormat, decodeValue, formatOfKey, type ValueFormat } from './codec';
 import {
   type ConfigObject,
   changedPaths,
@@ -18,7 +18,9 @@ import {
   type ConsulWatchError,
   DecodeError,
   HandlerError,
+  InvalidInputError,
 } from './errors';
+import { validateKey } from './keys';
 import type { KvEntry } from './kv';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
@@ -75,8 +77,20 @@ interface NormalLayer {
 
 const LKG_VERSION = 1;
 
-function normaliseLayer(layer: ConfigLayer, settings: WatchSettings): NormalLayer {
+function normaliseLayer(layer: ConfigLayer, settings: WatchSettings, i: number): NormalLayer {
   const base = { decoded: new Map(), tree: undefined };
+  const shape = typeof layer === 'string' || (layer !== null && typeof layer === 'object');
+  if (!shape) {
+    throw new InvalidInputError(
+      `liveConfig layer ${i} must be a prefix ('app/'), a key ('app.json'), { prefix, format? } or { key, format? }; got ${layer === null ? 'null' : typeof layer}`,
+    );
+  }
+  if (typeof layer === 'string')
+    validateKey(layer, layer.endsWith('/') || layer === '' ? 'prefix' : 'key');
+  else if ('prefix' in layer) validateKey(layer.prefix, 'prefix');
+  else validateKey(layer.key, 'key');
+  if (typeof layer !== 'string' && layer.format !== undefined)
+    checkFormat(layer.format, `liveConfig layer ${i}`, ['auto']);
   if (typeof layer === 'string') {
     return layer.endsWith('/') || layer === ''
       ? {
@@ -166,7 +180,9 @@ export class LiveConfig<T = ConfigObject> {
     if (options.datacenter) settings.datacenter = options.datacenter;
     if (options.token) settings.token = options.token;
     if (options.consistency) settings.consistency = options.consistency;
-    this.layers = options.layers.map((l) => normaliseLayer(l, settings));
+    if (options.format !== undefined) checkFormat(options.format, 'liveConfig', ['auto']);
+    // Every layer is checked before any watch starts, so a bad one leaves nothing running.
+    this.layers = options.layers.map((l, i) => normaliseLayer(l, settings, i));
     for (const layer of this.layers) {
       const w = watch(layer.spec, (change) =>
         this.onLayerChange(layer, change as KvChange & { initial: boolean }),
@@ -318,7 +334,22 @@ export class LiveConfig<T = ConfigObject> {
   ): Promise<boolean> {
     let next: T;
     if (this.options.schema) {
-      const result = await this.options.schema['~standard'].validate(candidate);
+      const where =
+        source === 'cache'
+          ? this.options.lastKnownGoodFile
+          : this.layers.map((l) => l.path).join(', ');
+      let result: StandardSchemaV1.Result<T>;
+      try {
+        result = await this.options.schema['~standard'].validate(candidate);
+      } catch (error) {
+        this.report(
+          new ConfigValidationError(
+            `Config from ${where}: the schema itself failed (${(error as Error)?.message ?? String(error)}); the last valid config stays in use.`,
+            [],
+          ),
+        );
+        return false;
+      }
       if (result.issues) {
         const issues = result.issues.map((i) => ({
           message: i.message,
@@ -329,7 +360,7 @@ export class LiveConfig<T = ConfigObject> {
         const list = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
         this.report(
           new ConfigValidationError(
-            `Config from ${source === 'cache' ? this.options.lastKnownGoodFile : this.layers.map((l) => l.path).join(', ')} fails its schema (${list}); the last valid config stays in use.`,
+            `Config from ${where} fails its schema (${list}); the last valid config stays in use.`,
             issues,
           ),
         );

@@ -1,7 +1,7 @@
 import { type BackoffOptions } from './backoff';
 import { runBlockingQuery } from './blockingQuery';
 import type { CallSettings, ConsulHttp } from './consulHttp';
-import { ConsulWatchError, DecodeError } from './errors';
+import { ConsulWatchError, DecodeError, InvalidInputError } from './errors';
 import type { Logger } from './logger';
 import type { AnyWatchType } from './watchTypes';
 
@@ -9,6 +9,37 @@ export interface EngineOptions {
   waitMs?: number;
   minIntervalMs?: number;
   backoff?: BackoffOptions;
+}
+
+/** Consul caps a blocking wait at 10 minutes. */
+const MAX_WAIT_MS = 10 * 60_000;
+
+/**
+ * Refuses engine options that would make a watch spin (a wait of 0, no interval, no back-off)
+ * or send nonsense (`wait=NaNms`), naming the option.
+ */
+export function checkEngine(engine: EngineOptions, where: string): void {
+  const number = (value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      throw new InvalidInputError(
+        `${where}: ${name} must be a number of milliseconds from ${min} to ${max}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
+      );
+    }
+  };
+  if (engine === null || typeof engine !== 'object')
+    throw new InvalidInputError(`${where}: watch options must be an object`);
+  number(engine.waitMs, 'waitMs', 1, MAX_WAIT_MS);
+  number(engine.minIntervalMs, 'minIntervalMs', 0, MAX_WAIT_MS);
+  if (engine.backoff !== undefined) {
+    if (engine.backoff === null || typeof engine.backoff !== 'object')
+      throw new InvalidInputError(
+        `${where}: backoff must be an object such as { baseMs: 100, maxMs: 30000 }`,
+      );
+    number(engine.backoff.baseMs, 'backoff.baseMs', 1);
+    number(engine.backoff.maxMs, 'backoff.maxMs', 1);
+    number(engine.backoff.slowMs, 'backoff.slowMs', 1);
+  }
 }
 
 export interface SharedWatchListener {
@@ -82,7 +113,10 @@ export class SharedWatch {
   private answer(body: unknown, index: bigint): void {
     let next: unknown;
     try {
-      next = this.def.normalise(body, this.params, { prefix: this.http.connection.prefix });
+      next = this.def.normalise(body, this.params, {
+        prefix: this.http.connection.prefix,
+        previous: this.state,
+      });
     } catch (error) {
       this.fail(
         error instanceof ConsulWatchError

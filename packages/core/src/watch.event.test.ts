@@ -27,6 +27,28 @@ describe('event watch', () => {
     expect(payloads).toEqual(['v2', 'v3']);
   });
 
+  it.skipIf(!!process.env.CONSUL_HTTP_ADDR)(
+    'does not deliver an event again when it leaves the buffer and comes back (a restore, another agent)',
+    async () => {
+      const dev = f.agent.dev!;
+      const name = `again-${randomUUID().slice(0, 8)}`;
+      const r = record(f.client.watch({ type: 'event', name }));
+      await r.until((c) => c.initial);
+      const before = dev.snapshot();
+      await fire(name, 'e1');
+      await r.until((c) => c.events.some((e) => e.Payload?.toString() === 'e1'));
+      const withE1 = dev.snapshot();
+      dev.restore(before); // e1 leaves the buffer
+      await fire(name, 'e2');
+      await r.until((c) => c.events.some((e) => e.Payload?.toString() === 'e2'));
+      dev.restore(withE1); // e1 is back, e2 gone
+      await fire(name, 'e3');
+      await r.until((c) => c.events.some((e) => e.Payload?.toString() === 'e3'));
+      const payloads = r.changes.flatMap((c) => c.events.map((e) => e.Payload?.toString()));
+      expect(payloads).toEqual(['e1', 'e2', 'e3']);
+    },
+  );
+
   it('replays the buffered events when asked, and filters by name', async () => {
     const name = `cfg-${randomUUID().slice(0, 8)}`;
     await fire(name, 'one');

@@ -193,8 +193,20 @@ describe('faults', () => {
     await client.kv.put(`${prefix}a`, '1').catch(() => {});
     proxy!.failNext(0, 500);
     await client.kv.put(`${prefix}a`, '1');
+    // Both 429s must reach the watch (its re-park and the retry) before the next write, which
+    // goes through the same proxy and would otherwise take one of them.
+    const twoMore = new Promise<void>((resolve) => {
+      let seen = 0;
+      const listener = () => {
+        if (++seen < 2) return;
+        watch.off('error', listener);
+        resolve();
+      };
+      watch.on('error', listener);
+    });
     proxy!.failNext(2, 429);
     await r.until((c) => c.entries.has(`${prefix}a`));
+    await twoMore;
     await client.kv.put(`${prefix}b`, '2');
     await r.until((c) => c.entries.has(`${prefix}b`));
     expect(errors.length).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+import { checkToken } from './connection';
 import type { CallSettings, ConsulHttp } from './consulHttp';
 import { InvalidInputError } from './errors';
 import type { Logger } from './logger';
@@ -25,7 +26,8 @@ function splitSpec(spec: WatchSpec): {
   for (const [k, v] of Object.entries(spec)) if (!SETTINGS.has(k) && v !== undefined) params[k] = v;
   const settings: CallSettings = {};
   if (spec.datacenter !== undefined) settings.datacenter = spec.datacenter;
-  if (spec.token !== undefined) settings.token = spec.token;
+  const token = checkToken(spec.token, `watch ${name}`);
+  if (token !== undefined) settings.token = token;
   if (spec.consistency !== undefined) {
     if (!['default', 'stale', 'consistent'].includes(spec.consistency)) {
       throw new InvalidInputError(

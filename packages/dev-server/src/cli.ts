@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDevServer } from './devServer';
 
@@ -18,6 +19,37 @@ Usage: consul-dev [--port 8500] [--host 127.0.0.1] [--data FILE] [--acl-token TO
   --tls-cert, --tls-key
                 serve HTTPS with this certificate and key (PEM files)
   --tls-ca      also require client certificates signed by this CA`;
+
+/**
+ * Refuses a --data file that could never be saved (its directory missing, not a directory or
+ * not writable) or read (a directory), before the server starts and announces it.
+ */
+function checkDataFile(file: string): void {
+  const refuse = (why: string): never => {
+    console.error(`consul-dev: --data ${JSON.stringify(file)} ${why}`);
+    process.exit(2);
+  };
+  if (file.trim() === '') refuse('is empty: give the path of a file, such as ./consul-dev.json');
+  const dir = dirname(resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) refuse(`cannot be saved: ${dir} is not a directory`);
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    refuse(
+      code === 'ENOENT'
+        ? `cannot be saved: the directory ${dir} does not exist; create it or give a file in an existing directory`
+        : `cannot be saved: the directory ${dir} is not writable (${code})`,
+    );
+  }
+  try {
+    if (statSync(file).isDirectory())
+      refuse('is a directory: give the path of a file in it, such as DIR/consul-dev.json');
+  } catch (error) {
+    // A file that does not exist yet is fine: it is created on the first save.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
 
 async function main(): Promise<void> {
   let values: ReturnType<typeof parseArgs>['values'];
@@ -45,7 +77,8 @@ async function main(): Promise<void> {
     console.log(usage);
     return;
   }
-  const port = Number(values.port);
+  // Digits only: Number('') and Number(' ') are 0, which would pick a random port.
+  const port = /^\d+$/.test(String(values.port)) ? Number(values.port) : Number.NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(
       `consul-dev: --port must be a whole number from 0 to 65535, not ${JSON.stringify(values.port)}`,
@@ -59,6 +92,7 @@ async function main(): Promise<void> {
     console.error('consul-dev: --tls-cert and --tls-key go together (and --tls-ca needs both)');
     process.exit(2);
   }
+  if (values.data !== undefined) checkDataFile(String(values.data));
   const read = (flag: string) => {
     try {
       return readFileSync(values[flag] as string);

@@ -42,3 +42,5 @@ export async function startTestAgent(options: DevServerOptions = {}): Promise<Te
 }
 
 export { type FaultProxy, startFaultProxy } from './faultProxy';
+export { handlesBeyond, openHandles, WATCHED_HANDLES } from './handles';
+export { seededRandom } from './seededRandom';

@@ -45,6 +45,19 @@ function notReady(res: Response, detail?: string): void {
     });
 }
 
+/** What a bad option value is, for a message: its type (a number as it is), never a content that may be secret. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'object' ? 'an object of another kind' : `a ${typeof value}`;
+}
+
+const hasMethods = (value: unknown, ...names: string[]): boolean =>
+  typeof value === 'object' &&
+  value !== null &&
+  names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+
 /**
  * Middleware that sets `req.config` to the live config's current snapshot: one property
  * read per request, no Consul call on the request path. After a Consul outage it keeps
@@ -53,18 +66,35 @@ function notReady(res: Response, detail?: string): void {
 export function consulConfig<T = Record<string, unknown>>(
   options: ConsulConfigOptions<T>,
 ): ConsulConfigMiddleware<T> {
+  const needs =
+    'consulConfig needs either config (a LiveConfig) or layers, such as { layers: ["config/my-app/"] }';
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidInputError(`${needs}; got ${describe(options)} instead of an options object`);
+  }
   const waitMs = options.waitForReadyMs ?? 0;
-  if (!Number.isFinite(waitMs) || waitMs < 0) {
+  if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
     throw new InvalidInputError(
-      `consulConfig waitForReadyMs must be 0 or more milliseconds, got ${JSON.stringify(options.waitForReadyMs)}`,
+      `consulConfig waitForReadyMs must be 0 or more milliseconds (a finite number), got ${typeof waitMs === 'string' ? JSON.stringify(waitMs) : describe(waitMs)}`,
     );
   }
   let ownClient: ConsulWatch | undefined;
   let config = options.config;
+  if (config && !hasMethods(config, 'ready', 'close', 'on')) {
+    throw new InvalidInputError(
+      `consulConfig config must be a LiveConfig (from client.liveConfig() or liveConfig()), got ${describe(config)}; or give layers instead`,
+    );
+  }
   if (!config) {
     if (!options.layers || options.layers.length === 0) {
+      throw new InvalidInputError(needs);
+    }
+    if (
+      options.client !== undefined &&
+      options.client !== null &&
+      !hasMethods(options.client, 'liveConfig')
+    ) {
       throw new InvalidInputError(
-        'consulConfig needs either config (a LiveConfig) or layers, such as { layers: ["config/my-app/"] }',
+        `consulConfig client must be a ConsulWatch from createConsulWatch(), got ${describe(options.client)}; or leave it out and give connection options`,
       );
     }
     if (!options.client) ownClient = createConsulWatch(options.connection);

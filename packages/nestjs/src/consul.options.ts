@@ -1,6 +1,6 @@
 import type {
   ConfigLayer,
-  ConnectionOptions,
+  ConsulWatchOptions,
   ServiceRegistrationOptions,
   StandardSchemaV1,
   TreeFormat,
@@ -20,7 +20,7 @@ export interface ConsulConfigSection {
   onUnavailable?: 'fail' | 'start';
 }
 
-export interface ConsulModuleOptions extends ConnectionOptions {
+export interface ConsulModuleOptions extends ConsulWatchOptions {
   /** A live config for ConsulConfigService; without it only the client and @OnConsulChange are provided. */
   config?: ConsulConfigSection;
   /**

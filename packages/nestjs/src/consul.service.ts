@@ -8,7 +8,12 @@ export class ConsulService implements OnApplicationShutdown {
   readonly client: ConsulWatch;
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) options: ConsulModuleOptions) {
-    const { config: _config, ...connection } = options;
+    const {
+      config: _config,
+      register: _register,
+      watchReadyTimeoutMs: _wait,
+      ...connection
+    } = options;
     this.client = createConsulWatch(connection);
   }
 

@@ -25,6 +25,12 @@ export const CONSUL_CHANGE_METADATA = 'consul-watch:on-change';
 
 /** The core watch spec for decorator options. */
 export function toWatchSpec(options: OnConsulChangeOptions): WatchSpec {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    const got = options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options;
+    throw new InvalidInputError(
+      `@OnConsulChange needs an options object naming one watch, such as { key: 'app/flag' } or { service: 'web' }; got ${got}`,
+    );
+  }
   const {
     initial: _initial,
     datacenter,
@@ -55,8 +61,10 @@ export function toWatchSpec(options: OnConsulChangeOptions): WatchSpec {
     return { ...settings, type: 'checks', ...(f.checks as { service: string }) };
   if (typeof f.event === 'string')
     return { ...settings, type: 'event', name: f.event, ...(f.replay ? { replay: true } : {}) };
+  // Name only the keys given, never their values: `token` is an ACL token.
+  const given = Object.keys(options);
   throw new InvalidInputError(
-    `@OnConsulChange(${JSON.stringify(options)}) names no watch: use { key }, { prefix }, { service }, { services: true }, { nodes: true }, { checks: { service } | { state } } or { event }`,
+    `@OnConsulChange(${given.length > 0 ? `{ ${given.join(', ')} }` : '{}'}) names no watch: use { key }, { prefix }, { service }, { services: true }, { nodes: true }, { checks: { service } | { state } } or { event }`,
   );
 }
 

@@ -191,3 +191,174 @@ describe('httpHandler', () => {
     expect(() => httpHandler({ url: 'ftp://x' })).toThrow(InvalidInputError);
   });
 });
+
+describe('handler options are checked when the handler is made', () => {
+  const SECRET = 'hush-7f3a';
+  const change: WatchChange = {
+    type: 'nodes',
+    index: '5',
+    initial: true,
+    added: [],
+    removed: [],
+    changed: [],
+    current: [],
+  };
+  /** The InvalidInputError `make` throws; its message names `names` and holds no secret. */
+  function refused(make: () => unknown, names: RegExp): InvalidInputError {
+    let error: unknown;
+    try {
+      make();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidInputError);
+    const e = error as InvalidInputError;
+    expect(e.code).toBe('INVALID_INPUT');
+    expect(e.message).toMatch(names);
+    expect(e.message).not.toContain(SECRET);
+    return e;
+  }
+  const node = { command: process.execPath, args: ['-e', ''] };
+
+  it('scriptHandler: a NUL byte in the command, an argument or env, naming where but not the value', () => {
+    refused(() => scriptHandler({ command: 'a\0b' }), /command holds a NUL byte/);
+    refused(() => scriptHandler({ ...node, args: ['-e', `${SECRET}\0`] }), /args\[1\] holds a NUL/);
+    refused(
+      () => scriptHandler({ ...node, env: { API_KEY: `${SECRET}\0` } }),
+      /env API_KEY holds a NUL byte/,
+    );
+    refused(() => scriptHandler({ ...node, env: { [`TOKEN=${SECRET}`]: 'x' } }), /"TOKEN"…/);
+    refused(() => scriptHandler({ ...node, env: { [`A\0${SECRET}`]: 'x' } }), /variable name/);
+    refused(
+      () => scriptHandler({ ...node, env: { PORT: 8080 as never } }),
+      /env PORT must be a string/,
+    );
+    refused(() => scriptHandler({ ...node, env: 'A=1' as never }), /env must be an object/);
+  });
+
+  it('scriptHandler: timeoutMs, cwd and onStdout', () => {
+    for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '5' as never]) {
+      refused(() => scriptHandler({ ...node, timeoutMs }), /timeoutMs must be a positive number/);
+    }
+    refused(() => scriptHandler({ ...node, cwd: '' }), /cwd must be the path of a directory/);
+    refused(() => scriptHandler({ ...node, cwd: 5 as never }), /cwd must be the path/);
+    refused(() => scriptHandler({ ...node, cwd: 'a\0b' }), /cwd must be the path/);
+    refused(
+      () => scriptHandler({ ...node, onStdout: 'log' as never }),
+      /onStdout must be a function/,
+    );
+    expect(() =>
+      scriptHandler({ ...node, timeoutMs: 1, env: { GONE: undefined as never } }),
+    ).not.toThrow();
+  });
+
+  it('scriptHandler: a cwd that is missing or a file is named in the HandlerError of each run', async () => {
+    const missing = join(dir, 'no-such-dir');
+    const handler = scriptHandler({ ...node, cwd: missing });
+    const error = await handler(change).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(HandlerError);
+    expect((error as Error).message).toContain(`its cwd ${missing} does not exist`);
+    const file = join(dir, 'sleep.mjs');
+    const second = await scriptHandler({ ...node, cwd: file })(change).catch((e: Error) => e);
+    expect(second).toBeInstanceOf(HandlerError);
+    expect((second as Error).message).toContain(`its cwd ${file} is not a directory`);
+    await expect(scriptHandler({ ...node, cwd: dir })(change)).resolves.toBeUndefined();
+  });
+
+  it('scriptHandler: an onStdout that throws fails the run instead of crashing the process', async () => {
+    const handler = scriptHandler({
+      command: process.execPath,
+      args: ['-e', 'process.stdout.write("hi")'],
+      onStdout: () => {
+        throw new Error('sink is full');
+      },
+    });
+    await expect(handler(change)).rejects.toThrow(/onStdout threw: sink is full/);
+  });
+
+  it('httpHandler: retries, timeoutMs, method, backoff and tls', () => {
+    const url = 'http://127.0.0.1:1/hook';
+    for (const retries of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '3' as never]) {
+      refused(() => httpHandler({ url, retries }), /retries must be a whole number, 0 or more/);
+    }
+    for (const timeoutMs of [0, -5, Number.NaN, 2 ** 31]) {
+      refused(() => httpHandler({ url, timeoutMs }), /timeoutMs must be a positive number/);
+    }
+    refused(() => httpHandler({ url, method: 'GET' as never }), /method must be "POST" or "PUT"/);
+    refused(() => httpHandler({ url, method: 5 as never }), /method must be/);
+    refused(() => httpHandler({ url, backoff: { baseMs: -1 } }), /backoff\.baseMs must be/);
+    refused(() => httpHandler({ url, backoff: 5 as never }), /backoff must be an object/);
+    refused(() => httpHandler({ url, tls: 'yes' as never }), /tls must be an object/);
+    expect(() => httpHandler({ url, retries: 0, method: 'put' as never })).not.toThrow();
+  });
+
+  it('httpHandler: headers must be valid names with string values free of CR, LF and control bytes', () => {
+    const url = 'http://127.0.0.1:1/hook';
+    refused(
+      () => httpHandler({ url, headers: { authorization: `Bearer ${SECRET}\r\nX-Evil: 1` } }),
+      /header authorization holds a line break/,
+    );
+    refused(
+      () => httpHandler({ url, headers: { authorization: `Bearer ${SECRET}\0` } }),
+      /header authorization holds a character not allowed/,
+    );
+    refused(
+      () => httpHandler({ url, headers: { 'x-n': 5 as never } }),
+      /header x-n must be a string/,
+    );
+    refused(
+      () => httpHandler({ url, headers: { [`Authorization: Bearer ${SECRET}`]: 'x' } }),
+      /not a valid HTTP header name \("Authorization"…\)/,
+    );
+    refused(() => httpHandler({ url, headers: ['a'] as never }), /headers must be an object/);
+  });
+
+  it('httpHandler: a URL never shows its password', () => {
+    const e = refused(
+      () => httpHandler({ url: `https://hook:${SECRET}@bad host/x?token=${SECRET}` }),
+      /httpHandler url "https:\/\/\*\*\*@bad host\/x\?…" is not a valid URL; give/,
+    );
+    expect(e.message).not.toContain('hook:');
+    refused(() => httpHandler({ url: `http://a:${SECRET}/b@bad host` }), /is not a valid URL/);
+    refused(() => httpHandler({ url: 5 as never }), /httpHandler url 5 is not a valid URL/);
+  });
+});
+
+describe('httpHandler sends as configured', () => {
+  let server: Server;
+  let url: string;
+  const seen: { method?: string }[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push({ method: req.method });
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(503, { connection: 'close' });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hook`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('retries: 0 makes one attempt, and a lower-case method is sent upper-case', async () => {
+    seen.length = 0;
+    const change: WatchChange = {
+      type: 'nodes',
+      index: '9',
+      initial: true,
+      added: [],
+      removed: [],
+      changed: [],
+      current: [],
+    };
+    const error = await httpHandler({ url, retries: 0, method: 'put' as never })(change).catch(
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(HandlerError);
+    expect((error as Error).message).toMatch(/failed for the change at index 9: answered 503/);
+    expect(seen).toEqual([{ method: 'PUT' }]);
+  });
+});

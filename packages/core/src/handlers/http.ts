@@ -4,6 +4,7 @@ import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, pause } from '../ba
 import { HandlerError, InvalidInputError } from '../errors';
 import type { WatchChange } from '../watchTypes';
 import { changeToJson } from './changeJson';
+import { describeValue, MAX_TIMER_MS, positiveMs, urlForMessage, wholeNumber } from './validate';
 
 export interface HttpHandlerOptions {
   url: string;
@@ -25,26 +26,28 @@ export interface HttpHandlerOptions {
   };
 }
 
-function post(
-  url: URL,
-  options: HttpHandlerOptions,
-  body: string,
-  timeoutMs: number,
-): Promise<number> {
+interface Checked {
+  method: 'POST' | 'PUT';
+  headers: Record<string, string>;
+  timeoutMs: number;
+  tls: NonNullable<HttpHandlerOptions['tls']>;
+}
+
+function post(url: URL, checked: Checked, body: string): Promise<number> {
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(
       url,
       {
-        method: options.method ?? 'POST',
+        method: checked.method,
         headers: {
-          ...options.headers,
+          ...checked.headers,
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
         },
-        timeout: timeoutMs,
+        timeout: checked.timeoutMs,
         agent: false,
-        ...(url.protocol === 'https:' ? options.tls : {}),
+        ...(url.protocol === 'https:' ? checked.tls : {}),
       },
       (res) => {
         res.resume();
@@ -52,47 +55,148 @@ function post(
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${checked.timeoutMs} ms`)));
     req.on('error', reject);
     req.end(body);
   });
 }
 
-/**
- * POSTs each change as JSON to a URL, as `consul watch -http-addr` does, retrying network
- * errors, 5xx and 429 with exponential back-off and full jitter. A 4xx other than 429 is not
- * retried. Rejects with a HandlerError after the last attempt.
- */
-export function httpHandler(options: HttpHandlerOptions): (change: WatchChange) => Promise<void> {
+/** The characters of an HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** The url option, parsed; a message shows it without user:password. */
+function checkUrl(value: unknown): URL {
+  const hint = 'give an absolute http:// or https:// URL, such as "http://127.0.0.1:8080/hook"';
   let url: URL;
   try {
-    url = new URL(options?.url);
+    if (typeof value !== 'string' && !(value instanceof URL)) throw new TypeError('not a string');
+    url = new URL(value);
   } catch {
+    const shown =
+      typeof value === 'string' ? JSON.stringify(urlForMessage(value)) : describeValue(value);
     throw new InvalidInputError(
-      `httpHandler url ${JSON.stringify(options?.url)} is not a valid URL`,
+      `httpHandler url ${value === undefined ? 'undefined' : shown} is not a valid URL; ${hint}`,
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidInputError(`httpHandler url must be http or https, not ${url.protocol}`);
+    throw new InvalidInputError(
+      `httpHandler url must be http or https, not ${url.protocol}; ${hint}`,
+    );
   }
-  const retries = options.retries ?? 3;
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+  return url;
+}
+
+/** The headers option: valid names, string values without CR, LF or other control bytes. */
+function checkHeaders(where: string, headers: unknown): Record<string, string> {
+  if (headers === undefined) return {};
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
+    throw new InvalidInputError(
+      `${where}: headers must be an object of header names to string values, such as { authorization: "Bearer …" }, not ${describeValue(headers)}`,
+    );
+  }
+  const checked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) {
+      // Only the valid start: `{ "Authorization: Bearer x": … }` must not show the token.
+      const shown = JSON.stringify(
+        name.slice(0, Math.max(0, name.search(/[^!#$%&'*+.^_`|~0-9A-Za-z-]/))),
+      );
+      throw new InvalidInputError(
+        `${where}: headers has a name that is not a valid HTTP header name (${shown}…); names are letters, digits and !#$%&'*+.^_\`|~-`,
+      );
+    }
+    if (typeof value !== 'string') {
+      throw new InvalidInputError(
+        `${where}: header ${name} must be a string, not ${value === null ? 'null' : typeof value}; write it as a string`,
+      );
+    }
+    if (/[\r\n]/.test(value)) {
+      throw new InvalidInputError(
+        `${where}: header ${name} holds a line break (CR or LF), which would split the request; remove it`,
+      );
+    }
+    // What node accepts in a header value: tab, printable ASCII and bytes 0x80-0xff.
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      throw new InvalidInputError(
+        `${where}: header ${name} holds a character not allowed in a header value (a control character, or one above U+00FF); remove or encode it`,
+      );
+    }
+    checked[name] = value;
+  }
+  return checked;
+}
+
+function checkMethod(where: string, method: unknown): 'POST' | 'PUT' {
+  if (method === undefined) return 'POST';
+  const upper = typeof method === 'string' ? method.toUpperCase() : '';
+  if (upper !== 'POST' && upper !== 'PUT') {
+    throw new InvalidInputError(
+      `${where}: method must be "POST" or "PUT", not ${describeValue(method)}; leave it out for POST`,
+    );
+  }
+  return upper;
+}
+
+function checkBackoff(where: string, backoff: unknown): Required<BackoffOptions> {
+  if (backoff === undefined) return { ...DEFAULT_BACKOFF };
+  if (backoff === null || typeof backoff !== 'object' || Array.isArray(backoff)) {
+    throw new InvalidInputError(
+      `${where}: backoff must be an object such as { baseMs: 100, maxMs: 30000 }, not ${describeValue(backoff)}`,
+    );
+  }
+  const given = backoff as BackoffOptions;
+  const checked = { ...DEFAULT_BACKOFF };
+  for (const key of ['baseMs', 'maxMs', 'slowMs'] as const) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+      throw new InvalidInputError(
+        `${where}: backoff.${key} must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describeValue(value)}; leave it out for the default ${DEFAULT_BACKOFF[key]}`,
+      );
+    }
+    checked[key] = value;
+  }
+  return checked;
+}
+
+/**
+ * POSTs each change as JSON to a URL, as `consul watch -http-addr` does, retrying network
+ * errors, 5xx and 429 with exponential back-off and full jitter. A 4xx other than 429 is not
+ * retried. Options are checked when the handler is made (InvalidInputError, never showing a
+ * password or a header value). Rejects with a HandlerError after the last attempt.
+ */
+export function httpHandler(options: HttpHandlerOptions): (change: WatchChange) => Promise<void> {
+  const url = checkUrl(options?.url);
   // Credentials in the URL would end up in messages; name the host only.
   const where = `${url.protocol}//${url.host}${url.pathname}`;
+  const name = `httpHandler ${where}`;
+  const retries = wholeNumber(name, 'retries', options.retries, 3);
+  const backoff = checkBackoff(name, options.backoff);
+  const tls = options.tls;
+  if (tls !== undefined && (tls === null || typeof tls !== 'object' || Array.isArray(tls))) {
+    throw new InvalidInputError(
+      `${name}: tls must be an object such as { ca, cert, key }, not ${describeValue(tls)}`,
+    );
+  }
+  const checked: Checked = {
+    method: checkMethod(name, options.method),
+    headers: checkHeaders(name, options.headers),
+    timeoutMs: positiveMs(name, 'timeoutMs', options.timeoutMs, 10_000),
+    tls: { ...tls },
+  };
   return async (change) => {
     const body = JSON.stringify(changeToJson(change));
-    let last = '';
+    let last = 'no attempt was made';
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0)
         await pause(backoffDelay(attempt - 1, backoff), new AbortController().signal);
       try {
-        const status = await post(url, options, body, timeoutMs);
+        const status = await post(url, checked, body);
         if (status >= 200 && status < 300) return;
         last = `answered ${status}`;
         if (status < 500 && status !== 429) break;
       } catch (error) {
-        last = (error as Error).message;
+        last = (error as Error)?.message || String(error);
       }
     }
     throw new HandlerError(

@@ -27,13 +27,21 @@ export interface EventParams {
 
 type RawEvent = Omit<UserEvent, 'Payload'> & { Payload: string | Buffer | null };
 
+/** How many delivered event IDs a watch remembers: the agent keeps 256 events. */
+const REMEMBERED = 4096;
+
+/**
+ * The agent's event buffer now, and the IDs delivered so far (the most recent 4,096): an
+ * event that leaves the buffer and comes back (a snapshot restore, another agent after a
+ * failover) is not delivered again.
+ */
+export interface EventState {
+  events: readonly UserEvent[];
+  seen: ReadonlySet<string>;
+}
+
 /** `event`: user events, GET /v1/event/list?name=. Each event is delivered once, by ID. */
-export const eventWatch = defineWatchType<
-  EventParams,
-  RawEvent[],
-  readonly UserEvent[],
-  EventChange
->({
+export const eventWatch = defineWatchType<EventParams, RawEvent[], EventState, EventChange>({
   indexKind: 'hash',
   validate(p) {
     if (p.name !== undefined && (typeof p.name !== 'string' || p.name === '')) {
@@ -47,8 +55,8 @@ export const eventWatch = defineWatchType<
     blockingFetch(`watch ${p.name ? `event ${JSON.stringify(p.name)}` : 'events'}`, ctx, (c, o) =>
       c.event.list({ ...o, ...(p.name ? { name: p.name } : {}) }),
     ),
-  normalise: (raw) =>
-    (raw ?? []).map((e) => ({
+  normalise(raw, _p, { previous }) {
+    const events = (raw ?? []).map((e) => ({
       ...e,
       // The client leaves Payload base64 when asked for the response too.
       Payload:
@@ -57,11 +65,21 @@ export const eventWatch = defineWatchType<
           : Buffer.isBuffer(e.Payload)
             ? e.Payload
             : Buffer.from(e.Payload, 'base64'),
-    })),
+    }));
+    const seen = new Set(previous?.seen);
+    for (const e of events) {
+      seen.delete(e.ID); // re-added: most recent last
+      seen.add(e.ID);
+    }
+    for (const id of seen) {
+      if (seen.size <= REMEMBERED) break;
+      seen.delete(id);
+    }
+    return { events, seen };
+  },
   diff(prev, next, p) {
-    if (prev === undefined) return { events: p.replay ? [...next] : [] };
-    const seen = new Set(prev.map((e) => e.ID));
-    const events = next.filter((e) => !seen.has(e.ID));
+    if (prev === undefined) return { events: p.replay ? [...next.events] : [] };
+    const events = next.events.filter((e) => !prev.seen.has(e.ID));
     return events.length === 0 ? undefined : { events };
   },
 });

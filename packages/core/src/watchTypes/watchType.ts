@@ -19,7 +19,8 @@ export interface WatchType<P, Raw, S, C> {
   /** Names the watch in messages: `keyprefix "app/"`. */
   describe(params: P): string;
   fetch(params: P, ctx: FetchContext): Promise<BlockingAnswer<Raw>>;
-  normalise(raw: Raw, params: P, ctx: { prefix: string }): S;
+  /** `previous` is the state before this answer, for types that carry history (event IDs). */
+  normalise(raw: Raw, params: P, ctx: { prefix: string; previous: S | undefined }): S;
   /** The change from `prev` to `next`; `prev` undefined is the first state. Undefined: no change. */
   diff(prev: S | undefined, next: S, params: P): C | undefined;
   /** The event list's index is a hash, not a Raft index. */
