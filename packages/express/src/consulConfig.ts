@@ -1,7 +1,7 @@
 import {
   type ConfigLayer,
-  type ConnectionOptions,
   type ConsulWatch,
+  type ConsulWatchOptions,
   createConsulWatch,
   InvalidInputError,
   type LiveConfig,
@@ -15,7 +15,8 @@ export interface ConsulConfigOptions<T> {
   config?: LiveConfig<T>;
   /** Otherwise one is made from these, on `client` or on a client made from `connection`. */
   client?: ConsulWatch;
-  connection?: ConnectionOptions;
+  /** Connection (and watch engine) options for a client of the middleware's own. */
+  connection?: ConsulWatchOptions;
   layers?: ConfigLayer[];
   format?: TreeFormat;
   schema?: StandardSchemaV1<unknown, T>;

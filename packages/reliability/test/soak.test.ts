@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { runSoak } from '../src/soak';
+import { PROXY_FAULTS, SERVER_FAULTS } from '../src/soakFaults';
+
+// A short soak: about 9 s of writes and faults against the embedded dev-server (or
+// CONSUL_HTTP_ADDR, without restarts and restores then), then the same checks as the CLI.
+describe('soak', () => {
+  it('keeps every watcher equal to the server through faults, with nothing delivered twice', async () => {
+    const report = await runSoak({ durationMs: 9_000, idleMs: 2_000 });
+    // The violations first: a failing run says what broke.
+    expect(report.violations).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.divergent).toEqual([]);
+    expect(report.duplicates).toBe(0);
+    expect(report.eventDuplicates).toBe(0);
+    expect(report.handles.leaked).toEqual([]);
+
+    // Not vacuous: data moved, every watcher received some of it, and every fault kind hit.
+    expect(report.writes.total).toBeGreaterThan(50);
+    expect(report.writes.failed).toBe(0);
+    expect(report.events.fired).toBeGreaterThan(0);
+    expect(report.events.delivered).toBeGreaterThan(0);
+    for (const w of report.watchers) {
+      expect.soft(w.deliveries, w.name).toBeGreaterThan(0);
+      expect.soft(w.converged, w.name).toBe(true);
+    }
+    const kinds =
+      report.server === 'dev-server' ? [...PROXY_FAULTS, ...SERVER_FAULTS] : PROXY_FAULTS;
+    for (const kind of kinds) expect.soft(report.faults.byKind[kind] ?? 0, kind).toBeGreaterThan(0);
+    expect(report.resync.count).toBe(report.faults.total);
+    expect(report.errorsSeen).toBeGreaterThan(0);
+    expect(report.reconnects).toBeGreaterThan(0);
+    if (report.server === 'dev-server') expect(report.serverRestarts).toBeGreaterThan(0);
+  }, 40_000);
+});
