@@ -6,15 +6,20 @@ export type KvKeyChange =
 
 export type KvState = ReadonlyMap<string, KvEntry>;
 
+/**
+ * Same data: value bytes, flags and session. Not the ModifyIndex alone: after a snapshot
+ * restore indexes go backwards and a later write can land on a ModifyIndex a different value
+ * had before, so an equal index does not prove equal data (the soak run found this).
+ */
 const sameEntry = (a: KvEntry, b: KvEntry) =>
-  a.modifyIndex === b.modifyIndex ||
-  (a.flags === b.flags && a.session === b.session && a.value.equals(b.value));
+  a.flags === b.flags &&
+  a.session === b.session &&
+  (a.value === b.value || a.value.equals(b.value));
 
 /**
- * Per-key changes between two KV states, in key order. Entries are compared by ModifyIndex
- * first (cheap, and what tells a rewrite apart); a rewrite of the same bytes and flags is
- * not a change. A key present before and absent now is a delete — the case a watch that
- * only looks at what is present misses.
+ * Per-key changes between two KV states, in key order, by content: a rewrite of the same
+ * bytes and flags is not a change. A key present before and absent now is a delete — the
+ * case a watch that only looks at what is present misses.
  */
 export function diffKv(prev: KvState | undefined, next: KvState): KvKeyChange[] {
   const changes: KvKeyChange[] = [];

@@ -180,6 +180,35 @@ describe('faults', () => {
     expect(keyEvents).toEqual(['set:keep', 'delete:new', 'set:later']);
   });
 
+  it('after a restore, a key rewritten at the ModifyIndex an older value had is still delivered', async () => {
+    const { dev, proxy, client } = await setup({ proxy: true });
+    const direct = createConsulWatch({ address: dev.address });
+    cleanup.push(() => direct.close());
+    const prefix = uniquePrefix('same-index');
+    const r = record(client.watch({ type: 'keyprefix', prefix }));
+    await r.until((c) => c.initial);
+    const snapshot = dev.snapshot();
+    await dev.whenParked(1);
+    proxy!.stallNext(1); // the watch's next request, after it delivers a = 1
+    await direct.kv.put(`${prefix}a`, '1');
+    const first = await r.until((c) => c.entries.get(`${prefix}a`)?.value.toString() === '1');
+    const firstIndex = first.entries.get(`${prefix}a`)!.modifyIndex;
+    await proxy!.whenStalled(1);
+    // While the watch's request is held: back to before a existed, then a = 2, which lands
+    // on the same ModifyIndex a = 1 had, then one more write so the held request has news.
+    dev.restore(snapshot);
+    await direct.kv.put(`${prefix}a`, '2');
+    expect((await direct.kv.getEntry(`${prefix}a`))!.modifyIndex).toBe(firstIndex);
+    await direct.kv.put(`${prefix}b`, 'x');
+    proxy!.release();
+    const next = await r.until((c) => c.entries.has(`${prefix}b`));
+    expect(next.entries.get(`${prefix}a`)?.value.toString()).toBe('2');
+    expect(next.changes.map((c) => `${c.op}:${c.key.slice(prefix.length)}`)).toEqual([
+      'set:a',
+      'set:b',
+    ]);
+  });
+
   it('reports 500 and 429 answers as ConsulUnavailableError, retries, and recovers', async () => {
     const { proxy, client } = await setup({ proxy: true });
     const prefix = uniquePrefix('5xx');

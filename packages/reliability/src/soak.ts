@@ -42,6 +42,8 @@ export interface SoakOptions {
   idleMs?: number;
   /** Idle CPU above this, in ms of CPU per second, is a violation (a spinning loop). Default 50. */
   maxIdleCpuMsPerSec?: number;
+  /** Allowed RSS growth from warm-up to the end of the run. Default 32 MB. */
+  maxRssGrowthMb?: number;
   /** Blocking wait of every watch, ms. Default 2 000. */
   waitMs?: number;
   /** Seed of the workload and fault choices. Default: random. */
@@ -95,7 +97,14 @@ export interface SoakReport {
   serverRestarts: number;
   /** From the end of each fault until every watcher has delivered the marker writes made after it. */
   resync: ResyncFigures & { byKind: Record<string, ResyncFigures>; finalMs: number };
-  memory: { rssStartMb: number; rssEndMb: number };
+  /** RSS at the start, after warm-up (a quarter of the run), at the end of the run (before closing), and after closing. */
+  memory: {
+    rssStartMb: number;
+    rssWarmMb: number;
+    rssRunEndMb: number;
+    rssEndMb: number;
+    maxGrowthMb: number;
+  };
   handles: {
     start: Record<string, number>;
     end: Record<string, number>;
@@ -167,6 +176,9 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   const startedAt = performance.now();
   const handlesStart = handleCounts();
   const rssStart = process.memoryUsage().rss;
+  const maxRssGrowthMb = options.maxRssGrowthMb ?? 32;
+  let rssWarm: number | undefined;
+  let rssRunEnd: number | undefined;
   const rng = seededRandom(seed);
   const names = soakNames(randomUUID().slice(0, 8));
   const counts = { errors: 0, reconnects: 0 };
@@ -340,6 +352,10 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       : [...PROXY_FAULTS];
     const stop = new AbortController();
     const timer = setTimeout(() => stop.abort(), durationMs);
+    // Warm-up: JIT, socket pools and buffers grow in the first part of a run; growth after it is what counts.
+    const warmTimer = setTimeout(() => {
+      rssWarm = process.memoryUsage().rss;
+    }, durationMs / 4);
     const writing = writer.run();
     const faulting = (async () => {
       let round: FaultKind[] = [];
@@ -380,6 +396,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       await faulting;
     } finally {
       clearTimeout(timer);
+      clearTimeout(warmTimer);
       stop.abort();
       await writer.stop();
       await writing;
@@ -396,6 +413,11 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       violations.push(`the server did not keep what was written: ${corrections} writes again`);
     await writer.touchAll();
     final = await converge(quiesced);
+    rssRunEnd = process.memoryUsage().rss;
+    if (rssWarm !== undefined && rssRunEnd - rssWarm > maxRssGrowthMb * 2 ** 20)
+      violations.push(
+        `RSS grew by ${mb(rssRunEnd - rssWarm)} MB after warm-up (bound ${maxRssGrowthMb} MB)`,
+      );
     if (!final.ok)
       violations.push(
         `final state differs from the server after ${settleTimeoutMs} ms: ${final.divergent.join(', ')}`,
@@ -503,7 +525,13 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     proxyRequests: proxy?.requests ?? 0,
     serverRestarts: server?.restarts ?? 0,
     resync: { ...figures(all), byKind, finalMs: Math.round(final.ms) },
-    memory: { rssStartMb: mb(rssStart), rssEndMb: mb(process.memoryUsage().rss) },
+    memory: {
+      rssStartMb: mb(rssStart),
+      rssWarmMb: mb(rssWarm ?? rssStart),
+      rssRunEndMb: mb(rssRunEnd ?? process.memoryUsage().rss),
+      rssEndMb: mb(process.memoryUsage().rss),
+      maxGrowthMb: maxRssGrowthMb,
+    },
     handles: { start: handlesStart, end: handleCounts(), leaked },
     idle,
   };

@@ -52,7 +52,10 @@ export function formatReport(r: SoakReport): string {
       ),
     ['resync after quiesce', `${r.resync.finalMs} ms`],
     ['blocking queries', r.blockingQueries],
-    ['RSS start → end', `${r.memory.rssStartMb} → ${r.memory.rssEndMb} MB`],
+    [
+      'RSS start → warm → end of run → closed',
+      `${r.memory.rssStartMb} → ${r.memory.rssWarmMb} → ${r.memory.rssRunEndMb} → ${r.memory.rssEndMb} MB (bound after warm-up: +${r.memory.maxGrowthMb} MB)`,
+    ],
     [
       'idle window',
       `${r.idle.windowMs} ms: ${r.idle.cpuMsPerSec} ms CPU/s, ${r.idle.requestsPerSec} requests/s, ${r.idle.deliveries} deliveries`,
