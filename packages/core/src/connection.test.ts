@@ -77,6 +77,21 @@ describe('resolveConnection', () => {
     expect(() => resolveConnection({ prefix: '/app/' }, {})).toThrow(/must not begin with '\/'/);
   });
 
+  it('never shows TLS material that is not PEM, only its length (it may be a base64 key)', () => {
+    const key = `MIIEvQIBADANBgkqhkiG9w0BAQEFAASC${'A'.repeat(300)}`;
+    let message = '';
+    try {
+      resolveConnection({ address: 'https://consul:8501', key }, {});
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^key is not PEM \(a 332-character string\)/);
+    expect(message).not.toContain('MIIE');
+    expect(() => resolveConnection({ ca: '/etc/consul/ca.pem' }, {})).toThrow(
+      /ca must be PEM text, not a file path: pass readFileSync\("\/etc\/consul\/ca.pem"\)/,
+    );
+  });
+
   it('keeps the token out of everything it displays', () => {
     const c = resolveConnection({ address: 'consul:8500', token: 'tok-123' }, {});
     expect(c.display).toBe('http://consul:8500');

@@ -85,10 +85,16 @@ function checkTls(ca: Pem | undefined, cert: Pem | undefined, key: Pem | undefin
     if (typeof value !== 'string' && !Buffer.isBuffer(value))
       throw new InvalidInputError(`${name} must be PEM text or a Buffer of it`);
     if (!isPem(value)) {
+      // Only something shaped like a short path is shown: the value may be key material
+      // in another encoding (base64 from a secret store).
+      const path =
+        typeof value === 'string' &&
+        value.length < 256 &&
+        /^[^\n]*(\/|\.(pem|crt|key)$)/.test(value);
       throw new InvalidInputError(
-        typeof value === 'string' && !value.includes('\n')
+        path
           ? `${name} must be PEM text, not a file path: pass readFileSync(${JSON.stringify(value)}) or set the CONSUL_${name === 'ca' ? 'CACERT' : name === 'cert' ? 'CLIENT_CERT' : 'CLIENT_KEY'} variable to the path`
-          : `${name} is not PEM: expected text starting with -----BEGIN`,
+          : `${name} is not PEM (a ${typeof value === 'string' ? `${value.length}-character string` : `${value.length}-byte Buffer`}): expected text starting with -----BEGIN; base64 of a PEM file must be decoded first`,
       );
     }
   }

@@ -90,11 +90,11 @@ export class ConsulHttp {
       return await this.callOnce<T>(what, settings, invoke);
     } catch (error) {
       const code = (error as { resetCode?: string }).resetCode;
-      if (!settings.idempotent || code === undefined || settings.signal?.aborted) throw error;
-      // A blocking read is retried without its index, as after any error: the server may have
-      // been restored meanwhile, and an index it has not reached would hold the read for the
-      // whole wait. The answer comes at once; the watch compares it with what it delivered.
-      return await this.callOnce<T>(what, { ...settings, index: undefined }, invoke);
+      // A blocking read is not retried here: the watch loop handles the error by its rules
+      // (back-off, then a read without an index, diffed against what it delivered).
+      if (!settings.idempotent || settings.index !== undefined) throw error;
+      if (code === undefined || settings.signal?.aborted) throw error;
+      return await this.callOnce<T>(what, settings, invoke);
     }
   }
 

@@ -66,6 +66,28 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
   const watches = new Set<Watch>();
   const configs = new Set<LiveConfig<unknown>>();
   const registrations = new Set<ServiceRegistration>();
+  const registering = new Set<Promise<ServiceRegistration>>();
+  const registerFlow = async (
+    options: ServiceRegistrationOptions,
+  ): Promise<ServiceRegistration> => {
+    const live = await registerService(http, options, connection.logger);
+    if (closed) {
+      // close() ran while the agent was answering.
+      await live.stop().catch(() => {});
+      throw new Error(
+        'this consul-watch client was closed while registering; the service was deregistered',
+      );
+    }
+    // Kept until its deregister is done, so close() also waits for one stopped just before.
+    const handle: ServiceRegistration = {
+      id: live.id,
+      checkId: live.checkId,
+      report: live.report,
+      stop: () => live.stop().finally(() => registrations.delete(handle)),
+    };
+    registrations.add(handle);
+    return handle;
+  };
   let closed = false;
   const client: ConsulWatch = {
     kv: new KvClient(http),
@@ -111,17 +133,15 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       configs.add(config as LiveConfig<unknown>);
       return config;
     },
-    async register(registration) {
-      if (closed) throw new Error('this consul-watch client is closed; create a new one');
-      const live = await registerService(http, registration, connection.logger);
-      registrations.add(live);
-      return {
-        ...live,
-        async stop() {
-          registrations.delete(live);
-          await live.stop();
-        },
-      };
+    register(registration) {
+      if (closed)
+        return Promise.reject(new Error('this consul-watch client is closed; create a new one'));
+      // close() waits for registrations on their way, so none is left beating after it.
+      const flow = registerFlow(registration);
+      registering.add(flow);
+      const done = () => registering.delete(flow);
+      flow.then(done, done);
+      return flow;
     },
     async ping(timeoutMs = 5_000) {
       const started = performance.now();
@@ -132,6 +152,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     },
     async close() {
       closed = true;
+      await Promise.allSettled([...registering]);
       await Promise.allSettled([...registrations].map((r) => r.stop()));
       registrations.clear();
       await Promise.all([...configs].map((c) => c.close()));

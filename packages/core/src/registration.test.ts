@@ -76,11 +76,22 @@ describe('register', () => {
     expect(registration.id.startsWith(`${name}-`)).toBe(true);
   });
 
+  it('a registration still on its way when close() runs is deregistered, not left beating', async () => {
+    const other = createConsulWatch({ address: f.agent.address });
+    const name = unique('racing');
+    const pending = other.register({ name, ttlMs: 1_000 });
+    await other.close();
+    await expect(pending).rejects.toThrow(/closed while registering/);
+    expect(
+      JSON.parse((await consulFetch(f.agent, 'GET', `/v1/health/service/${name}`)).text),
+    ).toEqual([]);
+  });
+
   it('refuses bad options with errors naming the option', async () => {
     await expect(f.client.register({ name: '' })).rejects.toThrow(InvalidInputError);
     await expect(f.client.register({ name: 'x', port: 70_000 })).rejects.toThrow(/port must be/);
     await expect(f.client.register({ name: 'x', ttlMs: 10 })).rejects.toThrow(
-      /ttlMs must be at least 1000/,
+      /ttlMs must be from 1000 to 86400000/,
     );
     await expect(f.client.register({ name: 'x', id: 'a/b' })).rejects.toThrow(/id "a\/b"/);
     await expect(f.client.register({ name: 'x', tags: [1 as never] })).rejects.toThrow(

@@ -30,6 +30,8 @@ export interface ServiceRegistration {
   stop(): Promise<void>;
 }
 
+const DAY_MS = 86_400_000;
+
 function validate(
   options: ServiceRegistrationOptions,
 ): Required<Pick<ServiceRegistrationOptions, 'ttlMs' | 'deregisterCriticalAfterMs'>> {
@@ -63,14 +65,19 @@ function validate(
   )
     throw new InvalidInputError('register: meta must be an object of string values');
   const ttlMs = options.ttlMs ?? 15_000;
-  if (!Number.isFinite(ttlMs) || ttlMs < 1_000)
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1_000 || ttlMs > DAY_MS)
     throw new InvalidInputError(
-      `register: ttlMs must be at least 1000, got ${JSON.stringify(options.ttlMs)}`,
+      `register: ttlMs must be from 1000 to ${DAY_MS} (a day), got ${JSON.stringify(options.ttlMs)}`,
     );
+  // Consul accepts shorter values but reaps no sooner than a minute after the check turned critical.
   const deregisterCriticalAfterMs = options.deregisterCriticalAfterMs ?? 60_000;
-  if (!Number.isFinite(deregisterCriticalAfterMs) || deregisterCriticalAfterMs < 60_000)
+  if (
+    typeof deregisterCriticalAfterMs !== 'number' ||
+    !Number.isFinite(deregisterCriticalAfterMs) ||
+    deregisterCriticalAfterMs < 1
+  )
     throw new InvalidInputError(
-      `register: deregisterCriticalAfterMs must be at least 60000 (Consul's reaper works in minutes), got ${JSON.stringify(options.deregisterCriticalAfterMs)}`,
+      `register: deregisterCriticalAfterMs must be a positive number of milliseconds, got ${JSON.stringify(options.deregisterCriticalAfterMs)}`,
     );
   return { ttlMs, deregisterCriticalAfterMs };
 }
@@ -116,6 +123,7 @@ export async function registerService(
   await register();
 
   let stopped = false;
+  let stopping: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   const report = (error: ConsulWatchError) => {
@@ -164,17 +172,20 @@ export async function registerService(
         );
       await update(status, note);
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-      // 404: the agent already forgot it, which is what stop() wants.
-      await http.call(
-        `deregister service ${JSON.stringify(id)}`,
-        { idempotent: true, acceptStatus: [404] },
-        (c, o) => c.agent.service.deregister({ ...o, id }),
-      );
+    stop() {
+      // One stop for every caller: a second stop() (or close()) waits for the same deregister.
+      stopping ??= (async () => {
+        stopped = true;
+        clearTimeout(timer);
+        await running;
+        // 404: the agent already forgot it, which is what stop() wants.
+        await http.call(
+          `deregister service ${JSON.stringify(id)}`,
+          { idempotent: true, acceptStatus: [404] },
+          (c, o) => c.agent.service.deregister({ ...o, id }),
+        );
+      })();
+      return stopping;
     },
   };
 }

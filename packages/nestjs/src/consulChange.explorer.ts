@@ -25,6 +25,12 @@ import {
  * blocking query), waits for their first state, and stops them all at shutdown.
  * Request-scoped providers get a fresh instance per change.
  */
+/**
+ * Methods already bound, per provider: when an app imports ConsulModule more than once, each
+ * import's explorer sees every provider, and a handler must still run once per change.
+ */
+const boundMethods = new WeakMap<InstanceWrapper, Set<string>>();
+
 @Injectable()
 export class ConsulChangeExplorer
   implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown
@@ -61,6 +67,7 @@ export class ConsulChangeExplorer
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    let skipped = 0;
     for (const wrapper of this.wrappers()) {
       const { instance } = wrapper;
       if (!instance || typeof instance !== 'object') continue;
@@ -70,9 +77,21 @@ export class ConsulChangeExplorer
           CONSUL_CHANGE_METADATA,
           prototype[name],
         );
-        for (const options of list ?? []) this.bind(wrapper, name, options);
+        if (!list?.length) continue;
+        const done = boundMethods.get(wrapper) ?? new Set<string>();
+        if (done.has(name)) {
+          skipped++;
+          continue;
+        }
+        done.add(name);
+        boundMethods.set(wrapper, done);
+        for (const options of list) this.bind(wrapper, name, options);
       }
     }
+    if (skipped > 0)
+      this.logger.warn(
+        `ConsulModule is imported more than once in this app: ${skipped} @OnConsulChange method(s) stay bound to the first import's client; import it once (isGlobal: true) to avoid this`,
+      );
     // A change written after bootstrap must reach the handlers: wait for each watch's first state.
     const timeoutMs = this.options.watchReadyTimeoutMs ?? 10_000;
     await Promise.all(

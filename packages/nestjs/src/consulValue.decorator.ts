@@ -70,7 +70,8 @@ export function bindValues(instance: object, source: ValueSource): void {
     CONSUL_VALUE_METADATA,
     Object.getPrototypeOf(instance),
   );
-  if (!list) return;
+  // The first ConsulModule import that sees an instance keeps it (an app may import the module twice).
+  if (!list || sources.has(instance)) return;
   sources.set(instance, source);
   for (const binding of list) {
     if (Object.getOwnPropertyDescriptor(instance, binding.property)) define(instance, binding);

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type ConsulWatch, createConsulWatch, type WatchChange } from '@consul-watch/core';
 import { startTestAgent, type TestAgent } from '@consul-watch/dev-server/testing';
-import { Injectable, type LoggerService, Scope } from '@nestjs/common';
+import { Injectable, type LoggerService, Module, Scope } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { firstValueFrom, take } from 'rxjs';
@@ -277,6 +277,35 @@ describe('@OnConsulChange', () => {
     await kv.kv.put(`${prefix}b`, '2');
     await calls.until(() => calls.seen.length === 2);
     expect(new Set(calls.seen.map(([id]) => id)).size).toBe(2);
+  });
+
+  it('calls a handler once per change when the app imports ConsulModule twice', async () => {
+    const prefix = unique('twice');
+    const calls = new Calls();
+    @Injectable()
+    class Once {
+      @OnConsulChange({ prefix })
+      onChange(c: WatchChange) {
+        calls.add('call', c);
+      }
+    }
+    @Module({ imports: [ConsulModule.forRoot({ address: agent.address })] })
+    class Feature {}
+    const warnings: string[] = [];
+    const twice = await Test.createTestingModule({
+      imports: [ConsulModule.forRoot({ address: agent.address }), Feature],
+      providers: [Once],
+    }).compile();
+    twice.useLogger({ log() {}, error() {}, warn: (m: string) => warnings.push(m) });
+    apps.push(twice);
+    await twice.init();
+    await kv.kv.put(`${prefix}a`, '1');
+    await calls.until(() => calls.seen.length >= 1);
+    // A second binding would deliver each change twice; a's duplicate would be in before b's change.
+    await kv.kv.put(`${prefix}b`, '2');
+    await calls.until((_l, c) => c.type === 'keyprefix' && c.entries.has(`${prefix}b`));
+    expect(calls.seen).toHaveLength(2);
+    expect(warnings.some((w) => w.includes('imported more than once'))).toBe(true);
   });
 
   it('stops every watch on close, leaving nothing open', async () => {

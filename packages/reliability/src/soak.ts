@@ -97,6 +97,8 @@ export interface SoakReport {
   serverRestarts: number;
   /** From the end of each fault until every watcher has delivered the marker writes made after it. */
   resync: ResyncFigures & { byKind: Record<string, ResyncFigures>; finalMs: number };
+  /** From a marker write on every topic after a fault until every watcher delivered it. */
+  liveAgain: ResyncFigures;
   /** RSS at the start, after warm-up (a quarter of the run), at the end of the run (before closing), and after closing. */
   memory: {
     rssStartMb: number;
@@ -193,6 +195,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   const probes: Probe[] = [];
   const faults: Partial<Record<FaultKind, number>> = {};
   const resyncs: Partial<Record<FaultKind, number[]>> = {};
+  const liveAgain: number[] = [];
   let eventProbe: EventProbe | undefined;
   let server: SoakServer | undefined;
   let proxy: FaultProxy | undefined;
@@ -371,15 +374,24 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
         const ended = performance.now();
         await writer!.pause();
         if (writer!.dirty) await writer!.reconcile();
-        // A write on every topic: converged now means live again, not just still equal.
-        await writer!.touchAll();
-        const c = await converge(ended);
+        // First with no further write: a watcher must catch up by itself. One that stays on old
+        // data until the next write happens to touch its topic is a failure too.
+        const settled = await converge(ended);
         const list = resyncs[kind] ?? [];
-        list.push(c.ms);
+        list.push(settled.ms);
         resyncs[kind] = list;
+        if (!settled.ok) {
+          violations.push(
+            `after a ${kind} fault, not resynced within ${settleTimeoutMs} ms without a further write: ${settled.divergent.join(', ')}`,
+          );
+        }
+        // Then a write on every topic: converged now means live again, not just still equal.
+        await writer!.touchAll();
+        const c = await converge();
+        liveAgain.push(c.ms);
         if (!c.ok) {
           violations.push(
-            `after a ${kind} fault, not resynced within ${settleTimeoutMs} ms: ${c.divergent.join(', ')}`,
+            `after a ${kind} fault, not live again within ${settleTimeoutMs} ms of a write: ${c.divergent.join(', ')}`,
           );
         }
         writer!.resume();
@@ -411,6 +423,11 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     const corrections = await writer.reconcile();
     if (corrections > 0)
       violations.push(`the server did not keep what was written: ${corrections} writes again`);
+    const settledAtEnd = await converge(quiesced);
+    if (!settledAtEnd.ok)
+      violations.push(
+        `at the end, not resynced within ${settleTimeoutMs} ms without a further write: ${settledAtEnd.divergent.join(', ')}`,
+      );
     await writer.touchAll();
     final = await converge(quiesced);
     rssRunEnd = process.memoryUsage().rss;
@@ -525,6 +542,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     proxyRequests: proxy?.requests ?? 0,
     serverRestarts: server?.restarts ?? 0,
     resync: { ...figures(all), byKind, finalMs: Math.round(final.ms) },
+    liveAgain: figures(liveAgain),
     memory: {
       rssStartMb: mb(rssStart),
       rssWarmMb: mb(rssWarm ?? rssStart),

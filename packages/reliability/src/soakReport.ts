@@ -51,6 +51,10 @@ export function formatReport(r: SoakReport): string {
           ],
       ),
     ['resync after quiesce', `${r.resync.finalMs} ms`],
+    [
+      'live again after a write',
+      `max ${r.liveAgain.maxMs} ms, median ${r.liveAgain.medianMs} ms (a marker on every topic after each fault)`,
+    ],
     ['blocking queries', r.blockingQueries],
     [
       'RSS start → warm → end of run → closed',

@@ -1170,7 +1170,7 @@ describe('core: handler options', () => {
       expected: {
         cls: HandlerError,
         code: 'HANDLER_FAILED',
-        names: 'HTTP handler http://127.0.0.1:1/hook failed for the change at index 7',
+        names: 'HTTP handler http://127.0.0.1:1 failed for the change at index 7',
         secrets: [PASSWORD, SECRET_VALUE],
       },
     },

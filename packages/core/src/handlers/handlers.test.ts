@@ -176,7 +176,7 @@ describe('httpHandler', () => {
     expect(received).toHaveLength(1);
     expect(error).toBeInstanceOf(HandlerError);
     expect((error as Error).message).toMatch(
-      /\/hook failed for the change at index 42: answered 400/,
+      /^HTTP handler http:\/\/127\.0\.0\.1:\d+ failed for the change at index 42: answered 400/,
     );
     expect((error as Error).message).not.toContain('hook-secret');
   });

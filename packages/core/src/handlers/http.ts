@@ -168,7 +168,8 @@ function checkBackoff(where: string, backoff: unknown): Required<BackoffOptions>
 export function httpHandler(options: HttpHandlerOptions): (change: WatchChange) => Promise<void> {
   const url = checkUrl(options?.url);
   // Credentials in the URL would end up in messages; name the host only.
-  const where = `${url.protocol}//${url.host}${url.pathname}`;
+  // Scheme and host only: a webhook's path is often its secret (Slack, Teams, …).
+  const where = `${url.protocol}//${url.host}`;
   const name = `httpHandler ${where}`;
   const retries = wholeNumber(name, 'retries', options.retries, 3);
   const backoff = checkBackoff(name, options.backoff);
