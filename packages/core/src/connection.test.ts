@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConnection } from './connection';
+import { createConsulWatch } from './consulWatch';
 import { InvalidInputError } from './errors';
 
 let dir: string;
@@ -90,6 +91,24 @@ describe('resolveConnection', () => {
     expect(() => resolveConnection({ ca: '/etc/consul/ca.pem' }, {})).toThrow(
       /ca must be PEM text, not a file path: pass readFileSync\("\/etc\/consul\/ca.pem"\)/,
     );
+  });
+
+  it('refuses a token that cannot travel in a header, for the client and for one watch, without showing it', async () => {
+    const secret = 'abc123-secret';
+    expect(() => resolveConnection({ token: `${secret}\r\nX-Injected: 1` }, {})).toThrow(
+      /connection: token contains characters that cannot be sent/,
+    );
+    const client = createConsulWatch({ address: '127.0.0.1:1' });
+    let message = '';
+    try {
+      client.watch({ type: 'key', key: 'a', token: `${secret}\nX: 1` });
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidInputError);
+      message = (error as Error).message;
+    }
+    await client.close();
+    expect(message).toMatch(/^watch key: token contains characters/);
+    expect(message).not.toContain(secret);
   });
 
   it('keeps the token out of everything it displays', () => {

@@ -154,7 +154,6 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       closed = true;
       await Promise.allSettled([...registering]);
       await Promise.allSettled([...registrations].map((r) => r.stop()));
-      registrations.clear();
       await Promise.all([...configs].map((c) => c.close()));
       await Promise.all([...watches].map((w) => w.stop()));
       await hub.close();

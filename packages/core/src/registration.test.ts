@@ -90,6 +90,9 @@ describe('register', () => {
   it('refuses bad options with errors naming the option', async () => {
     await expect(f.client.register({ name: '' })).rejects.toThrow(InvalidInputError);
     await expect(f.client.register({ name: 'x', port: 70_000 })).rejects.toThrow(/port must be/);
+    await expect(f.client.register({ name: 'x', ttlMs: 7e9 })).rejects.toThrow(
+      /ttlMs must be from 1000 to 86400000/,
+    );
     await expect(f.client.register({ name: 'x', ttlMs: 10 })).rejects.toThrow(
       /ttlMs must be from 1000 to 86400000/,
     );

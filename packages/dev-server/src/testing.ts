@@ -43,4 +43,5 @@ export async function startTestAgent(options: DevServerOptions = {}): Promise<Te
 
 export { type FaultProxy, startFaultProxy } from './faultProxy';
 export { handlesBeyond, openHandles, WATCHED_HANDLES } from './handles';
+export { type RawAnswer, type RawRequest, rawRequest, until } from './rawRequest';
 export { seededRandom } from './seededRandom';

@@ -308,6 +308,26 @@ describe('@OnConsulChange', () => {
     expect(warnings.some((w) => w.includes('imported more than once'))).toBe(true);
   });
 
+  it('starts within watchReadyTimeoutMs when Consul does not answer, and says which watch it is missing', async () => {
+    @Injectable()
+    class Waiting {
+      @OnConsulChange({ key: 'never/answered' })
+      onChange() {}
+    }
+    const warnings: string[] = [];
+    const started = performance.now();
+    const app = await start({ address: '127.0.0.1:1', watchReadyTimeoutMs: 100 }, [Waiting], {
+      log() {},
+      error() {},
+      warn: (m: string) => warnings.push(m),
+    });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(app.get(ConsulService).client.activeQueries).toBe(1);
+    expect(
+      warnings.some((w) => w.includes('key "never/answered"') && w.includes('starting anyway')),
+    ).toBe(true);
+  });
+
   it('stops every watch on close, leaving nothing open', async () => {
     @Injectable()
     class Quiet {

@@ -1,7 +1,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { type Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Logger, WatchChange } from '@consul-watch/core';
+import { type RawRequest, rawRequest } from '@consul-watch/dev-server/testing';
 import { expect } from 'vitest';
 
 /** The built CLIs, run with node as a user would (`pnpm test` builds first). */
@@ -71,12 +72,8 @@ export function fakeChange(index = '7'): WatchChange {
   } as unknown as WatchChange;
 }
 
-export interface Sent {
-  method: string;
-  path: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-}
+export type { RawRequest as Sent } from '@consul-watch/dev-server/testing';
+export { until } from '@consul-watch/dev-server/testing';
 
 export interface Answer {
   status: number;
@@ -84,67 +81,15 @@ export interface Answer {
   body: string;
 }
 
-/** One raw request over node:http (the path is sent exactly as given, dot segments included). */
-export function httpCall(
+/** One raw request (the path is sent exactly as given, dot segments included), body as text. */
+export async function httpCall(
   port: number,
-  sent: Sent,
+  sent: RawRequest,
   agent: Agent | false = false,
   timeoutMs = 5_000,
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: sent.method,
-        path: sent.path,
-        headers: sent.headers,
-        agent,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-        res.on('error', (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-      },
-    );
-    const timer = setTimeout(
-      () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    req.end(sent.body);
-  });
-}
-
-/** Polls `predicate` every few ms until it holds; rejects with `describe()` after `timeoutMs`. */
-export function until(
-  predicate: () => boolean,
-  timeoutMs: number,
-  describe: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const look = () => {
-      if (predicate()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(describe()));
-      setTimeout(look, 5);
-    };
-    look();
-  });
+  const answer = await rawRequest({ port, agent }, sent, timeoutMs);
+  return { ...answer, body: answer.body.toString('utf8') };
 }
 
 export interface CliRun {
