@@ -4,6 +4,7 @@ import {
   type KvEntry,
   silentLogger,
   TimeoutError,
+  type WatchStatus,
 } from '@consul-watch/core';
 import {
   applyValues,
@@ -27,7 +28,12 @@ export interface ConsulEnvWatch {
   /** Resolves once the environment holds the first values from Consul. */
   ready(timeoutMs?: number): Promise<Record<string, string>>;
   on(event: 'change', listener: (change: EnvChange) => void): this;
+  /** Once when Consul becomes unreachable (or refuses), not once per retry. */
   on(event: 'error', listener: (error: ConsulWatchError) => void): this;
+  /** Consul answers again after a spell of errors; the environment is current again. */
+  on(event: 'recovered', listener: (info: { downMs: number }) => void): this;
+  /** Where the watch of the prefix stands with Consul: `connected`, `unavailable`…, since when, the last error. */
+  readonly status: WatchStatus;
   /** The variables it set, now. */
   readonly values: Record<string, string>;
   stop(): Promise<void>;
@@ -49,6 +55,7 @@ export function watchConsulEnv(options: ConsulEnvOptions): ConsulEnvWatch {
   const client = options.client ?? createConsulWatch(options.connection);
   const changeListeners = new Set<(change: EnvChange) => void>();
   const errorListeners = new Set<(error: ConsulWatchError) => void>();
+  const recoveredListeners = new Set<(info: { downMs: number }) => void>();
   let current: Record<string, string> = {};
   let first = true;
   let firstApplied!: () => void;
@@ -92,6 +99,13 @@ export function watchConsulEnv(options: ConsulEnvOptions): ConsulEnvWatch {
     for (const l of errorListeners) l(error);
     if (errorListeners.size === 0) logger.warn(error.message);
   });
+  watch.on('recovered', (info) => {
+    for (const l of recoveredListeners) l(info);
+    if (recoveredListeners.size === 0)
+      logger.info(
+        `Consul answers again after ${(info.downMs / 1000).toFixed(1)} s; the environment is current`,
+      );
+  });
 
   const handle: ConsulEnvWatch = {
     async ready(timeoutMs) {
@@ -117,10 +131,14 @@ export function watchConsulEnv(options: ConsulEnvOptions): ConsulEnvWatch {
       }
       return current;
     },
-    on(event: 'change' | 'error', listener: never) {
+    on(event: 'change' | 'error' | 'recovered', listener: never) {
       if (event === 'change') changeListeners.add(listener);
+      else if (event === 'recovered') recoveredListeners.add(listener);
       else errorListeners.add(listener);
       return handle;
+    },
+    get status() {
+      return watch.status;
     },
     get values() {
       return current;

@@ -1,19 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { type BlockingAnswer, runBlockingQuery } from './blockingQuery';
+import { type BlockingAnswer, type BlockingQueryOptions, runBlockingQuery } from './blockingQuery';
 import { ConsulUnavailableError, PermissionDeniedError } from './errors';
 
 /**
  * The engine is driven here by a scripted `fetch`: each test lists the answers a server gives
  * and checks which index each request carried and what was passed on.
  */
-function script(answers: (BlockingAnswer<string> | Error)[]) {
+function script(
+  answers: (BlockingAnswer<string> | Error)[],
+  extra: Partial<BlockingQueryOptions<string>> = {},
+) {
   const sent: (bigint | undefined)[] = [];
   const delivered: [string, bigint][] = [];
-  const errors: [string, number][] = [];
+  const errors: [string, number | undefined][] = [];
+  const recovered: number[] = [];
   const controller = new AbortController();
   const run = runBlockingQuery<string>({
     signal: controller.signal,
     backoff: { baseMs: 1, maxMs: 4, slowMs: 7 },
+    onRecover: () => recovered.push(1),
+    ...extra,
     fetch: async (index) => {
       sent.push(index);
       const next = answers.shift();
@@ -27,7 +33,7 @@ function script(answers: (BlockingAnswer<string> | Error)[]) {
     onAnswer: (body, index) => delivered.push([body, index]),
     onError: (error, delay) => errors.push([error.code, delay]),
   });
-  return { sent, delivered, errors, run };
+  return { sent, delivered, errors, recovered, run };
 }
 
 describe('runBlockingQuery index rules', () => {
@@ -113,22 +119,50 @@ describe('runBlockingQuery index rules', () => {
     expect(s.errors).toEqual([['PERMISSION_DENIED', 7]]);
   });
 
-  it('keeps the minimum interval between the starts of two requests', async () => {
+  it('holds a key whose index moves on every answer to maxRequestsPerSecond, after a burst that goes at once', async () => {
     const starts: number[] = [];
     const controller = new AbortController();
     let n = 0;
     await runBlockingQuery<number>({
       signal: controller.signal,
-      minIntervalMs: 25,
+      maxRequestsPerSecond: 200,
+      burst: 5,
       fetch: async () => {
         starts.push(performance.now());
-        if (++n === 4) controller.abort();
+        if (++n === 25) controller.abort();
         return { index: BigInt(n), body: n };
       },
       onAnswer: () => {},
       onError: () => {},
     });
-    for (let i = 1; i < starts.length; i++)
-      expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(24);
+    expect(starts).toHaveLength(25);
+    // 5 from the full bucket, then 20 at 200/s: at least ~100 ms, however fast the machine.
+    expect(starts[24]! - starts[0]!).toBeGreaterThanOrEqual(95);
+  });
+
+  it('waits for the availability gate when Consul is unreachable, and backs off only when the query fails again after Consul answered', async () => {
+    const gate: string[] = [];
+    const down = () => new ConsulUnavailableError('down');
+    const s = script([{ index: 3n, body: 'a' }, down(), down(), { index: 4n, body: 'b' }], {
+      availability: { whenAvailable: async (error) => void gate.push(error.message) },
+    });
+    await s.run;
+    expect(gate).toEqual(['down', 'down']);
+    // No timer of its own while it waits for Consul: the gate decides.
+    expect(s.errors).toEqual([
+      ['CONSUL_UNAVAILABLE', undefined],
+      ['CONSUL_UNAVAILABLE', undefined],
+    ]);
+    expect(s.recovered).toEqual([1]);
+  });
+
+  it('retries a permission error slowly even with an availability gate', async () => {
+    const gate: string[] = [];
+    const s = script([new PermissionDeniedError('403')], {
+      availability: { whenAvailable: async (e) => void gate.push(e.message) },
+    });
+    await s.run;
+    expect(gate).toEqual([]);
+    expect(s.errors).toEqual([['PERMISSION_DENIED', 7]]);
   });
 });

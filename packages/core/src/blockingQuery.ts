@@ -1,10 +1,21 @@
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, pause } from './backoff';
-import { ConsulRequestError, ConsulWatchError, PermissionDeniedError } from './errors';
+import {
+  ConsulRequestError,
+  ConsulUnavailableError,
+  ConsulWatchError,
+  PermissionDeniedError,
+} from './errors';
+import { TokenBucket } from './tokenBucket';
 
 export interface BlockingAnswer<R> {
   /** X-Consul-Index of the answer; undefined when the server sent none. */
   index: bigint | undefined;
   body: R;
+}
+
+/** Where a watch waits when Consul cannot be reached: the client's availability monitor. */
+export interface AvailabilityGate {
+  whenAvailable(error: ConsulWatchError, signal: AbortSignal): Promise<void>;
 }
 
 export interface BlockingQueryOptions<R> {
@@ -16,7 +27,8 @@ export interface BlockingQueryOptions<R> {
    * caller's: an index change alone is no proof of change.
    */
   onAnswer(body: R, index: bigint): void;
-  onError(error: ConsulWatchError, retryInMs: number): void;
+  /** Every failed request; `retryInMs` is undefined while the watch waits for Consul to answer again. */
+  onError(error: ConsulWatchError, retryInMs: number | undefined): void;
   /** Called once a request succeeds after errors. */
   onRecover?(): void;
   signal: AbortSignal;
@@ -27,9 +39,13 @@ export interface BlockingQueryOptions<R> {
   indexKind?: 'raft' | 'hash';
   /** Blocking wait, ms. Default 5 minutes, Consul's own default. */
   waitMs?: number;
-  /** Least time between the starts of two requests, ms: bounds the load of a flapping key. */
-  minIntervalMs?: number;
+  /** Sustained request rate of this watch when its index moves on every answer. Default: unbounded. */
+  maxRequestsPerSecond?: number;
+  /** Requests that go at once after a quiet spell. Default 10. */
+  burst?: number;
   backoff?: BackoffOptions;
+  /** Without one, unavailability is handled by back-off like any other error. */
+  availability?: AvailabilityGate;
 }
 
 const asWatchError = (error: unknown): ConsulWatchError =>
@@ -45,44 +61,57 @@ const asWatchError = (error: unknown): ConsulWatchError =>
  *   delivered twice;
  * - an index below 1 is treated as 1, so a server answering 0 cannot make us spin;
  * - the same index (a timeout, a write elsewhere): nothing to do;
- * - errors: exponential back-off with full jitter, reset on success; 403 and 400 are
- *   retried slowly; the request after an error carries no index, so a restarted agent
- *   whose index happens to equal ours cannot hide its different data;
- * - never two requests closer than `minIntervalMs`.
+ * - Consul unreachable (no connection, timeout, 5xx, 429): wait for the client's availability
+ *   monitor, which probes for all watches at once; when the same query keeps failing while
+ *   Consul answers the probe, exponential back-off with full jitter on top;
+ * - 403 and 400 are retried slowly, whatever the monitor says;
+ * - the request after an error carries no index, so a restarted agent whose index happens to
+ *   equal ours cannot hide its different data;
+ * - pacing: a token bucket lets `burst` requests go at once and holds a key whose index moves
+ *   on every answer to `maxRequestsPerSecond`.
  * Resolves when `signal` aborts, with no timer or request left behind.
  */
 export async function runBlockingQuery<R>(options: BlockingQueryOptions<R>): Promise<void> {
-  const { signal } = options;
+  const { signal, availability } = options;
   const hash = options.indexKind === 'hash';
   const waitMs = options.waitMs ?? 5 * 60_000;
-  const minIntervalMs = options.minIntervalMs ?? 0;
+  const bucket =
+    options.maxRequestsPerSecond === undefined
+      ? undefined
+      : new TokenBucket(options.maxRequestsPerSecond, options.burst ?? 10);
   const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   let index: bigint | undefined;
   let attempt = 0;
-  let lastStart = Number.NEGATIVE_INFINITY;
 
   while (!signal.aborted) {
-    // Rounded up: timers have whole-millisecond resolution and must not cut the interval short.
-    await pause(Math.ceil(lastStart + minIntervalMs - performance.now()), signal);
+    const hold = bucket?.take() ?? 0;
+    if (hold > 0) await pause(hold, signal);
     if (signal.aborted) return;
-    lastStart = performance.now();
     let answer: BlockingAnswer<R>;
     try {
       answer = await options.fetch(index, waitMs, signal);
     } catch (error) {
       if (signal.aborted) return;
       const typed = asWatchError(error);
+      // The agent that answers next may not be the one that failed (a restart, a failover)
+      // and may hold other data under the same index: ask without an index, then diff.
+      index = undefined;
+      attempt += 1;
+      if (availability && typed instanceof ConsulUnavailableError) {
+        options.onError(typed, undefined);
+        await availability.whenAvailable(typed, signal);
+        // Consul answered the probe: the first retry goes at once; a query that fails again
+        // while Consul answers (a 500 or 429 of its own) backs off on top of the probe.
+        if (attempt > 1) await pause(backoffDelay(attempt - 2, backoff), signal);
+        continue;
+      }
       const slow =
         typed instanceof PermissionDeniedError ||
         (typed instanceof ConsulRequestError && typed.status === 400);
       const delay = slow
-        ? Math.max(backoff.slowMs, backoffDelay(attempt, backoff))
-        : backoffDelay(attempt, backoff);
-      attempt += 1;
+        ? Math.max(backoff.slowMs, backoffDelay(attempt - 1, backoff))
+        : backoffDelay(attempt - 1, backoff);
       options.onError(typed, delay);
-      // The agent that answers next may not be the one that failed (a restart, a failover)
-      // and may hold other data under the same index: ask without an index, then diff.
-      index = undefined;
       await pause(delay, signal);
       continue;
     }

@@ -109,7 +109,13 @@ async function main(): Promise<void> {
     await client.close();
     fail((error as Error).message);
   }
+  // One line when Consul becomes unreachable or refuses, one when it answers again.
   watch.on('error', (error: ConsulWatchError) => console.error(`consul-watch: ${error.message}`));
+  watch.on('recovered', ({ downMs }) =>
+    console.error(
+      `consul-watch: ${watch.description} connected again after ${(downMs / 1000).toFixed(1)} s`,
+    ),
+  );
   console.error(`consul-watch: watching ${watch.description} at ${client.address}`);
 }
 

@@ -1,7 +1,13 @@
+import {
+  AvailabilityMonitor,
+  type AvailabilityOptions,
+  type AvailabilityStatus,
+  DEFAULT_AVAILABILITY,
+} from './availability';
 import { type ConfigObject } from './configTree';
 import { type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
-import { InvalidInputError } from './errors';
+import { ConsulUnavailableError, InvalidInputError } from './errors';
 import { KvClient } from './kv';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
 import {
@@ -17,6 +23,8 @@ import type { WatchChange, WatchSpec } from './watchTypes';
 export interface ConsulWatchOptions extends ConnectionOptions {
   /** Defaults for every watch's blocking query. */
   watch?: EngineOptions;
+  /** How the client finds out that Consul is back after it could not be reached. */
+  availability?: AvailabilityOptions;
 }
 
 export type WatchRequest = WatchSpec & WatchOptions & EngineOptions;
@@ -24,7 +32,8 @@ export type WatchRequest = WatchSpec & WatchOptions & EngineOptions;
 /** Engine defaults, stated once. */
 export const DEFAULT_ENGINE: Required<Omit<EngineOptions, 'backoff'>> = {
   waitMs: 5 * 60_000,
-  minIntervalMs: 10,
+  maxRequestsPerSecond: 100,
+  burst: 10,
 };
 
 export interface ConsulWatch {
@@ -51,18 +60,51 @@ export interface ConsulWatch {
   ping(timeoutMs?: number): Promise<{ leader: string; latencyMs: number }>;
   /** Number of distinct blocking queries running now. */
   readonly activeQueries: number;
+  /**
+   * Whether Consul answers, as this client last found out: false from the first request that
+   * could not reach it until the availability probe is answered again.
+   */
+  readonly availability: AvailabilityStatus;
   /** Stops every watch and releases every socket and timer. */
   close(): Promise<void>;
 }
 
-const ENGINE_KEYS = ['waitMs', 'minIntervalMs', 'backoff'] as const;
+const ENGINE_KEYS = [
+  'waitMs',
+  'maxRequestsPerSecond',
+  'burst',
+  'backoff',
+  'minIntervalMs',
+] as const;
 
 /** The front door of core: one connection to Consul, its KV operations and its watches. */
 export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch {
   const connection = resolveConnection(options);
   if (options.watch !== undefined) checkEngine(options.watch, 'watch defaults');
+  if (options.availability !== undefined) checkAvailability(options.availability);
   const http = new ConsulHttp(connection);
-  const hub = new WatchHub(http, { ...DEFAULT_ENGINE, ...options.watch }, connection.logger);
+  const monitor = new AvailabilityMonitor(
+    async (signal, timeoutMs) => {
+      // Not marked idempotent: a reset probe is a failed probe, not a reason for a second connection.
+      const res = await http.call<string>('availability probe', { signal, timeoutMs }, (c, o) =>
+        c.status.leader(o),
+      );
+      if (!res.body)
+        throw new ConsulUnavailableError(
+          `Consul at ${connection.display} answers but its cluster has no leader; reads wait until one is elected`,
+          res.status,
+        );
+    },
+    options.availability ?? {},
+    connection.display,
+    connection.logger,
+  );
+  const hub = new WatchHub(
+    http,
+    { ...DEFAULT_ENGINE, ...options.watch },
+    connection.logger,
+    monitor,
+  );
   const watches = new Set<Watch>();
   const configs = new Set<LiveConfig<unknown>>();
   const registrations = new Set<ServiceRegistration>();
@@ -94,6 +136,9 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     address: connection.display,
     get activeQueries() {
       return hub.size;
+    },
+    get availability() {
+      return monitor.status;
     },
     watch(request, onChange) {
       if (closed) throw new Error('this consul-watch client is closed; create a new one');
@@ -157,8 +202,31 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       await Promise.all([...configs].map((c) => c.close()));
       await Promise.all([...watches].map((w) => w.stop()));
       await hub.close();
+      await monitor.close();
       http.close();
     },
   };
   return client;
+}
+
+/** Refuses availability settings that would probe in a tight loop or never, naming the option. */
+function checkAvailability(options: AvailabilityOptions): void {
+  if (options === null || typeof options !== 'object')
+    throw new InvalidInputError(
+      'availability must be an object such as { probeMaxMs: 1000, releaseSpreadMs: 100 }',
+    );
+  const limits: Record<keyof AvailabilityOptions, [number, number]> = {
+    probeMinMs: [1, 60_000],
+    probeMaxMs: [1, 10 * 60_000],
+    probeTimeoutMs: [1, 10 * 60_000],
+    releaseSpreadMs: [0, 60_000],
+  };
+  for (const [name, [min, max]] of Object.entries(limits)) {
+    const value = (options as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)
+      throw new InvalidInputError(
+        `availability.${name} must be a number of milliseconds from ${min} to ${max}, got ${typeof value === 'number' ? value : JSON.stringify(value)} (default ${DEFAULT_AVAILABILITY[name as keyof AvailabilityOptions]})`,
+      );
+  }
 }

@@ -1,5 +1,10 @@
 export type { StandardSchemaV1 } from '@standard-schema/spec';
 export { writeFileAtomic } from './atomicFile';
+export {
+  type AvailabilityOptions,
+  type AvailabilityStatus,
+  DEFAULT_AVAILABILITY,
+} from './availability';
 export type { BackoffOptions } from './backoff';
 export type { ValueFormat } from './codec';
 export { type CommandLine, type FlagValues, parseCommandLine } from './commandLine';
@@ -40,7 +45,7 @@ export {
 } from './liveConfig';
 export { consoleLogger, type Logger, silentLogger } from './logger';
 export type { ServiceRegistration, ServiceRegistrationOptions } from './registration';
-export type { EngineOptions } from './sharedWatch';
+export type { EngineOptions, WatchState, WatchStatus } from './sharedWatch';
 export { Watch, type WatchOptions } from './watch';
 export type {
   CatalogChange,

@@ -14,16 +14,19 @@ import {
 } from './configTree';
 import {
   ConfigValidationError,
+  ConsulRequestError,
   ConsulUnavailableError,
   type ConsulWatchError,
   DecodeError,
   HandlerError,
   InvalidInputError,
+  PermissionDeniedError,
 } from './errors';
 import { validateKey } from './keys';
 import type { KvEntry } from './kv';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
+import type { WatchState, WatchStatus } from './sharedWatch';
 import type { Watch } from './watch';
 import type { KvChange, WatchChange, WatchSettings, WatchSpec } from './watchTypes';
 
@@ -60,8 +63,24 @@ export interface ConfigChangeEvent<T> {
 
 type Listeners<T> = {
   change: Set<(event: ConfigChangeEvent<T>) => void>;
+  /** Decode and validation failures each time; Consul failures once per spell, not per layer or retry. */
   error: Set<(error: ConsulWatchError) => void>;
+  /** Every layer is answered again after a spell of Consul failures. */
+  recovered: Set<(info: { downMs: number }) => void>;
   ready: Set<() => void>;
+};
+
+/** Errors of reaching Consul, which come and go in spells; the rest are about the data. */
+const isConnectionError = (error: ConsulWatchError) =>
+  error instanceof ConsulUnavailableError ||
+  error instanceof PermissionDeniedError ||
+  error instanceof ConsulRequestError;
+
+const STATE_RANK: Record<WatchState, number> = {
+  connected: 0,
+  connecting: 1,
+  unavailable: 2,
+  failing: 3,
 };
 
 interface NormalLayer {
@@ -147,8 +166,11 @@ export class LiveConfig<T = ConfigObject> {
   private readonly listeners: Listeners<T> = {
     change: new Set(),
     error: new Set(),
+    recovered: new Set(),
     ready: new Set(),
   };
+  /** The connection error last reported, while a spell of them lasts. */
+  private spell: { code: string; since: number } | undefined;
   private readonly pathSubscribers = new Set<{
     path: string;
     callback: (value: unknown, previous: unknown) => void;
@@ -188,6 +210,7 @@ export class LiveConfig<T = ConfigObject> {
         this.onLayerChange(layer, change as KvChange & { initial: boolean }),
       );
       w.on('error', (error) => this.onWatchError(error));
+      w.on('recovered', () => this.onWatchRecovered());
       this.watches.push(w);
     }
   }
@@ -200,6 +223,20 @@ export class LiveConfig<T = ConfigObject> {
   /** Where the current config came from: Consul, the last-known-good file, or nothing yet. */
   get source(): 'consul' | 'cache' | 'none' {
     return this.sourceOf;
+  }
+
+  /**
+   * Where the config stands with Consul: the worst of its layers' watches (`failing`, then
+   * `unavailable`, `connecting`, `connected`), since when, and the last error. While it is not
+   * `connected` the snapshot is the last good one.
+   */
+  get status(): WatchStatus {
+    let worst = this.watches[0]!.status;
+    for (const w of this.watches) {
+      const s = w.status;
+      if (STATE_RANK[s.state] > STATE_RANK[worst.state]) worst = s;
+    }
+    return { ...worst, lastError: this.lastError ?? worst.lastError };
   }
 
   /** When the config last changed (or was loaded). */
@@ -399,8 +436,22 @@ export class LiveConfig<T = ConfigObject> {
     return true;
   }
 
+  private onWatchRecovered(): void {
+    if (!this.spell || !this.watches.every((w) => w.status.state === 'connected')) return;
+    const downMs = Date.now() - this.spell.since;
+    this.spell = undefined;
+    this.lastError = undefined;
+    for (const listener of [...this.listeners.recovered])
+      this.safely(() => listener({ downMs }), false);
+  }
+
   private onWatchError(error: ConsulWatchError): void {
     this.lastError = error;
+    if (isConnectionError(error)) {
+      // Every layer's watch reports the same outage: the config reports it once.
+      if (this.spell?.code === error.code) return;
+      this.spell = { code: error.code, since: this.spell?.since ?? Date.now() };
+    }
     this.report(error);
     if (
       this.value === undefined &&

@@ -1,14 +1,37 @@
 import { type BackoffOptions } from './backoff';
-import { runBlockingQuery } from './blockingQuery';
+import { type AvailabilityGate, runBlockingQuery } from './blockingQuery';
 import type { CallSettings, ConsulHttp } from './consulHttp';
-import { ConsulWatchError, DecodeError, InvalidInputError } from './errors';
+import { ConsulUnavailableError, ConsulWatchError, DecodeError, InvalidInputError } from './errors';
 import type { Logger } from './logger';
 import type { AnyWatchType } from './watchTypes';
 
 export interface EngineOptions {
+  /** Blocking wait of each request, ms. */
   waitMs?: number;
-  minIntervalMs?: number;
+  /** The most requests a second one watch sends while its index moves on every answer. */
+  maxRequestsPerSecond?: number;
+  /** Requests a watch may send back to back after a quiet spell. */
+  burst?: number;
   backoff?: BackoffOptions;
+}
+
+/** Where a watch stands with Consul. */
+export type WatchState =
+  /** No answer yet, no error yet. */
+  | 'connecting'
+  /** The last request was answered. */
+  | 'connected'
+  /** Consul cannot be reached (no connection, timeout, 5xx, 429): the watch waits for it. */
+  | 'unavailable'
+  /** Consul refuses the request (403, 400): retried slowly until the token or request is fixed. */
+  | 'failing';
+
+export interface WatchStatus {
+  state: WatchState;
+  /** When `state` last changed. */
+  since: Date;
+  /** The error that ended the last answered spell; kept after recovery, for the record. */
+  lastError: ConsulWatchError | undefined;
 }
 
 /** Consul caps a blocking wait at 10 minutes. */
@@ -19,18 +42,39 @@ const MAX_WAIT_MS = 10 * 60_000;
  * or send nonsense (`wait=NaNms`), naming the option.
  */
 export function checkEngine(engine: EngineOptions, where: string): void {
-  const number = (value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const number = (
+    value: unknown,
+    name: string,
+    min: number,
+    max = Number.MAX_SAFE_INTEGER,
+    unit = 'milliseconds',
+  ) => {
     if (value === undefined) return;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
       throw new InvalidInputError(
-        `${where}: ${name} must be a number of milliseconds from ${min} to ${max}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
+        `${where}: ${name} must be a number of ${unit} from ${min} to ${max}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
       );
     }
   };
   if (engine === null || typeof engine !== 'object')
     throw new InvalidInputError(`${where}: watch options must be an object`);
   number(engine.waitMs, 'waitMs', 1, MAX_WAIT_MS);
-  number(engine.minIntervalMs, 'minIntervalMs', 0, MAX_WAIT_MS);
+  number(
+    engine.maxRequestsPerSecond,
+    'maxRequestsPerSecond',
+    0.001,
+    100_000,
+    'requests per second',
+  );
+  number(engine.burst, 'burst', 1, 10_000, 'requests');
+  if (engine.burst !== undefined && !Number.isInteger(engine.burst))
+    throw new InvalidInputError(
+      `${where}: burst must be a whole number of requests, got ${engine.burst}`,
+    );
+  if ('minIntervalMs' in engine)
+    throw new InvalidInputError(
+      `${where}: minIntervalMs was replaced by maxRequestsPerSecond (default 100) and burst (default 10); pass those instead`,
+    );
   if (engine.backoff !== undefined) {
     if (engine.backoff === null || typeof engine.backoff !== 'object')
       throw new InvalidInputError(
@@ -43,9 +87,12 @@ export function checkEngine(engine: EngineOptions, where: string): void {
 }
 
 export interface SharedWatchListener {
-  /** The shared state moved; pull what you need. */
+  /** The shared state moved; pull what you need. Called from the engine's loop, on a clean stack. */
   changed(): void;
+  /** Once when a spell of errors starts, and again only when the kind of error changes. */
   error(error: ConsulWatchError): void;
+  /** The first answer after a spell of errors. */
+  recovered(downMs: number): void;
   ready(): void;
 }
 
@@ -61,6 +108,7 @@ export class SharedWatch {
   /** The last transition, so subscribers that were up to date reuse its diff. */
   last: { from: unknown; to: unknown; change: unknown } | undefined;
   lastError: ConsulWatchError | undefined;
+  private statusNow: WatchStatus = { state: 'connecting', since: new Date(), lastError: undefined };
   readonly listeners = new Set<SharedWatchListener>();
   private controller: AbortController | undefined;
   private loop: Promise<void> | undefined;
@@ -73,7 +121,12 @@ export class SharedWatch {
     private readonly settings: CallSettings,
     private readonly engine: EngineOptions,
     private readonly logger: Logger,
+    private readonly availability?: AvailabilityGate,
   ) {}
+
+  get status(): WatchStatus {
+    return { ...this.statusNow };
+  }
 
   get description(): string {
     return this.def.describe(this.params);
@@ -87,6 +140,7 @@ export class SharedWatch {
       signal: controller.signal,
       ...(this.def.indexKind ? { indexKind: this.def.indexKind } : {}),
       ...this.engine,
+      ...(this.availability ? { availability: this.availability } : {}),
       fetch: (index, waitMs, signal) =>
         this.def.fetch(this.params, {
           http: this.http,
@@ -96,21 +150,41 @@ export class SharedWatch {
           signal,
         }),
       onAnswer: (body, index) => this.answer(body, index),
-      onError: (error, retryInMs) => {
-        this.logger.warn(`watch ${this.description}: ${error.message}`, {
-          code: error.code,
-          retryInMs,
-        });
-        this.fail(error);
-      },
-      onRecover: () => {
-        this.lastError = undefined;
-        this.logger.info(`watch ${this.description}: connected again`);
-      },
+      onError: (error, retryInMs) => this.requestFailed(error, retryInMs),
+      onRecover: () => this.recover(),
     });
   }
 
+  /** One error event and one log line per spell of errors, not one per retry. */
+  private requestFailed(error: ConsulWatchError, retryInMs: number | undefined): void {
+    const state = error instanceof ConsulUnavailableError ? 'unavailable' : 'failing';
+    const news = this.statusNow.state !== state || this.statusNow.lastError?.code !== error.code;
+    if (this.statusNow.state !== state)
+      this.statusNow = { state, since: new Date(), lastError: error };
+    else this.statusNow.lastError = error;
+    this.lastError = error;
+    if (!news) return;
+    const next =
+      retryInMs === undefined
+        ? 'it resumes as soon as Consul answers'
+        : `retrying every ${Math.round(retryInMs / 1000)} s or so`;
+    this.logger.warn(`watch ${this.description}: ${error.message} (${next})`, { code: error.code });
+    for (const l of [...this.listeners]) l.error(error);
+  }
+
+  private recover(): void {
+    const downMs = Date.now() - this.statusNow.since.getTime();
+    this.statusNow = { state: 'connected', since: new Date(), lastError: this.statusNow.lastError };
+    this.lastError = undefined;
+    this.logger.info(
+      `watch ${this.description}: connected again after ${(downMs / 1000).toFixed(1)} s`,
+    );
+    for (const l of [...this.listeners]) l.recovered(downMs);
+  }
+
   private answer(body: unknown, index: bigint): void {
+    if (this.statusNow.state === 'connecting')
+      this.statusNow = { state: 'connected', since: new Date(), lastError: undefined };
     let next: unknown;
     try {
       next = this.def.normalise(body, this.params, {

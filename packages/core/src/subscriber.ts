@@ -7,6 +7,8 @@ export interface SubscriberOptions {
   deliver(change: unknown): void | Promise<void>;
   onError(error: ConsulWatchError): void;
   onReady(): void;
+  /** The first answer after a spell of errors. */
+  onRecovered(downMs: number): void;
   /** A handler threw or rejected. */
   onHandlerError(error: unknown): void;
 }
@@ -19,7 +21,7 @@ export interface SubscriberOptions {
  */
 export class Subscriber implements SharedWatchListener {
   private delivered: unknown;
-  private pumping: Promise<void> | undefined;
+  private busy = false;
   private stopped = false;
 
   constructor(
@@ -27,9 +29,23 @@ export class Subscriber implements SharedWatchListener {
     private readonly options: SubscriberOptions,
   ) {}
 
+  /**
+   * From the engine, after its bookkeeping, on a clean stack: an idle handler runs at once,
+   * before the next request is even built, which is what a change's latency is made of.
+   */
   changed(): void {
-    // Deliver on a later microtask: the engine finishes its bookkeeping before any handler runs.
-    if (!this.pumping && !this.stopped) this.pumping = Promise.resolve().then(() => this.pump());
+    if (!this.busy && !this.stopped) void this.pump();
+  }
+
+  /** A new subscriber catching up with a state that is already there: on a later microtask, never inside the caller's `watch()`. */
+  catchUp(): void {
+    if (this.busy || this.stopped) return;
+    this.busy = true;
+    queueMicrotask(() => void this.pump());
+  }
+
+  recovered(downMs: number): void {
+    this.options.onRecovered(downMs);
   }
 
   error(error: ConsulWatchError): void {
@@ -41,6 +57,7 @@ export class Subscriber implements SharedWatchListener {
   }
 
   private async pump(): Promise<void> {
+    this.busy = true;
     try {
       while (!this.stopped) {
         const target = this.shared.state;
@@ -66,7 +83,7 @@ export class Subscriber implements SharedWatchListener {
         }
       }
     } finally {
-      this.pumping = undefined;
+      this.busy = false;
     }
   }
 

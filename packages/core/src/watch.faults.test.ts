@@ -1,5 +1,5 @@
 import { startDevServer } from '@consul-watch/dev-server';
-import { type FaultProxy, startFaultProxy } from '@consul-watch/dev-server/testing';
+import { type FaultProxy, startFaultProxy, until } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gate, record, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
@@ -209,38 +209,38 @@ describe('faults', () => {
     ]);
   });
 
-  it('reports 500 and 429 answers as ConsulUnavailableError, retries, and recovers', async () => {
+  it('reports a spell of 500 and 429 answers once as ConsulUnavailableError, and its end once as recovered', async () => {
     const { proxy, client } = await setup({ proxy: true });
     const prefix = uniquePrefix('5xx');
     const watch = client.watch({ type: 'keyprefix', prefix });
     const r = record(watch);
     await r.until((c) => c.initial);
     const errors: Error[] = [];
+    const recovered: number[] = [];
     watch.on('error', (e) => errors.push(e));
-    proxy!.failNext(2, 500);
-    proxy!.resetConnections(); // the parked request fails over to the next, which gets a 500
-    await client.kv.put(`${prefix}a`, '1').catch(() => {});
-    proxy!.failNext(0, 500);
-    await client.kv.put(`${prefix}a`, '1');
-    // Both 429s must reach the watch (its re-park and the retry) before the next write, which
-    // goes through the same proxy and would otherwise take one of them.
-    const twoMore = new Promise<void>((resolve) => {
-      let seen = 0;
-      const listener = () => {
-        if (++seen < 2) return;
-        watch.off('error', listener);
-        resolve();
-      };
-      watch.on('error', listener);
-    });
-    proxy!.failNext(2, 429);
-    await r.until((c) => c.entries.has(`${prefix}a`));
-    await twoMore;
-    await client.kv.put(`${prefix}b`, '2');
-    await r.until((c) => c.entries.has(`${prefix}b`));
-    expect(errors.length).toBeGreaterThan(0);
+    watch.on('recovered', ({ downMs }) => recovered.push(downMs));
+    for (const [round, status] of [
+      [1, 500],
+      [2, 429],
+    ] as const) {
+      // The parked request is reset; its retry and the client's first probes get the status.
+      proxy!.failNext(3, status);
+      proxy!.resetConnections();
+      await until(
+        () => recovered.length === round,
+        10_000,
+        () => `recovery ${round}`,
+      );
+      expect(watch.status.state).toBe('connected');
+      await client.kv.put(`${prefix}k${round}`, String(round));
+      await r.until((c) => c.entries.has(`${prefix}k${round}`));
+    }
+    expect(errors).toHaveLength(2);
     expect(errors.every((e) => e instanceof ConsulUnavailableError)).toBe(true);
     expect(watch.lastError).toBeUndefined();
+    expect(watch.status.lastError).toBeInstanceOf(ConsulUnavailableError);
+    expect(client.availability.outages).toBe(2);
+    expect(client.availability.available).toBe(true);
   });
 
   it('resyncs after its connection is reset mid-wait and after a stalled answer', async () => {

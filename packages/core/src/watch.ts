@@ -1,7 +1,7 @@
 import { type ConsulWatchError, HandlerError } from './errors';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
-import type { SharedWatch } from './sharedWatch';
+import type { SharedWatch, WatchStatus } from './sharedWatch';
 import { Subscriber } from './subscriber';
 import type { WatchChange, WatchTypeName } from './watchTypes';
 
@@ -12,7 +12,10 @@ export interface WatchOptions {
 
 type Events<T extends WatchTypeName> = {
   change: (change: WatchChange<T>) => void | Promise<void>;
+  /** Once when a spell of errors starts (Consul unreachable, a 403…), not once per retry. */
   error: (error: ConsulWatchError) => void;
+  /** The first answer after a spell of errors; `downMs` is how long it lasted. */
+  recovered: (info: { downMs: number }) => void;
   ready: () => void;
 };
 
@@ -26,6 +29,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   private readonly listeners: { [K in keyof Events<T>]: Set<Events<T>[K]> } = {
     change: new Set(),
     error: new Set(),
+    recovered: new Set(),
     ready: new Set(),
   };
   private readonly subscribers = new Set<Subscriber>();
@@ -68,6 +72,14 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   /** The latest state (what the last change's `entries`/`current` describe), or undefined before the first answer. */
   get state(): unknown {
     return this.shared.state;
+  }
+
+  /**
+   * Where the watch stands with Consul: `connecting`, `connected`, `unavailable` (waiting for
+   * Consul to answer) or `failing` (refused: 403, 400), since when, and the last error.
+   */
+  get status(): WatchStatus {
+    return this.shared.status;
   }
 
   /** The last error while Consul is failing; undefined once a request succeeds again. */
@@ -175,11 +187,21 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
       onReady: () => {
         if (subscriber === this.main) this.becomeReady();
       },
+      onRecovered: (downMs) => {
+        if (subscriber !== this.main) return;
+        for (const listener of [...this.listeners.recovered]) {
+          try {
+            listener({ downMs });
+          } catch (e) {
+            this.handlerFailed(e);
+          }
+        }
+      },
       onHandlerError: (error) => this.handlerFailed(error),
     });
     this.subscribers.add(subscriber);
     this.shared.listeners.add(subscriber);
-    if (this.shared.state !== undefined) subscriber.changed();
+    if (this.shared.state !== undefined) subscriber.catchUp();
     return subscriber;
   }
 

@@ -1,3 +1,4 @@
+import type { AvailabilityGate } from './blockingQuery';
 import { checkToken } from './connection';
 import type { CallSettings, ConsulHttp } from './consulHttp';
 import { InvalidInputError } from './errors';
@@ -60,6 +61,7 @@ export class WatchHub {
     private readonly http: ConsulHttp,
     private readonly engine: EngineOptions,
     private readonly logger: Logger,
+    private readonly availability?: AvailabilityGate,
   ) {}
 
   /** Number of distinct blocking queries running. */
@@ -86,6 +88,7 @@ export class WatchHub {
         settings,
         { ...this.engine, ...engine },
         this.logger,
+        this.availability,
       );
       this.watches.set(key, shared);
     }

@@ -1,3 +1,4 @@
+import type { WatchState } from '@consul-watch/core';
 import { Injectable } from '@nestjs/common';
 import { ConsulService } from './consul.service';
 import { ConsulConfigService } from './consulConfig.service';
@@ -18,9 +19,15 @@ export interface ConsulHealthDetails {
   leader?: string;
   latencyMs?: number;
   error?: string;
+  /** This client's own view: whether its watches reach Consul, and since when. */
+  watches?: { available: boolean; since: string; outages: number };
   config?: {
     loaded: boolean;
     source: 'consul' | 'cache' | 'none';
+    /** Where the config's watches stand: `connected`, `unavailable`, `failing`, `connecting`. */
+    state: WatchState;
+    /** Since when it has been in that state. */
+    stateSince: string;
     lastUpdate?: string;
     ageMs?: number;
   };
@@ -69,6 +76,12 @@ export class ConsulHealthIndicator {
       details.error = (error as Error).message;
       if (options.requireReachable !== false) problems.push('Consul is not reachable');
     }
+    const availability = this.consul.client.availability;
+    details.watches = {
+      available: availability.available,
+      since: availability.since.toISOString(),
+      outages: availability.outages,
+    };
     const live = this.config.hasConfig ? this.config.config : undefined;
     if (live) {
       const lastUpdate = live.lastUpdate;
@@ -76,6 +89,8 @@ export class ConsulHealthIndicator {
       details.config = {
         loaded: live.snapshot !== undefined,
         source: live.source,
+        state: live.status.state,
+        stateSince: live.status.since.toISOString(),
         ...(lastUpdate ? { lastUpdate: lastUpdate.toISOString(), ageMs } : {}),
       };
       if (!details.config.loaded) problems.push('config not loaded');

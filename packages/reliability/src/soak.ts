@@ -148,7 +148,8 @@ function countingLogger(counts: { errors: number; reconnects: number }): Logger 
   return {
     debug: nothing,
     info: (message) => {
-      if (message.endsWith('connected again')) counts.reconnects += 1;
+      if (message.startsWith('watch ') && message.includes(': connected again after '))
+        counts.reconnects += 1;
     },
     warn: (message) => {
       if (message.startsWith('watch ')) counts.errors += 1;
@@ -187,7 +188,6 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   const logger = countingLogger(counts);
   const engine: EngineOptions = {
     waitMs,
-    minIntervalMs: 10,
     backoff: { baseMs: 10, maxMs: 250, slowMs: 1_000 },
   };
   const violations: string[] = [];

@@ -303,6 +303,33 @@ describe('core: createConsulWatch options', () => {
       expected: invalid(/waitMs/),
     },
     {
+      name: 'watch.maxRequestsPerSecond: Infinity engine default',
+      options: { address: '127.0.0.1:8500', watch: { maxRequestsPerSecond: Infinity } },
+      expected: invalid(/maxRequestsPerSecond/),
+    },
+    {
+      name: 'watch.minIntervalMs: the option this client no longer takes',
+      options: { address: '127.0.0.1:8500', watch: { minIntervalMs: 10 } },
+      expected: invalid(/minIntervalMs was replaced by maxRequestsPerSecond/),
+    },
+    {
+      name: 'availability: null',
+      options: { address: '127.0.0.1:8500', availability: null },
+      expected: invalid(/^availability must be an object/),
+    },
+    ...(
+      [
+        ['probeMinMs 0', { probeMinMs: 0 }],
+        ['probeMaxMs NaN', { probeMaxMs: Number.NaN }],
+        ['probeTimeoutMs "2s" (a string)', { probeTimeoutMs: '2s' }],
+        ['releaseSpreadMs -1', { releaseSpreadMs: -1 }],
+      ] as const
+    ).map(([label, availability]) => ({
+      name: `availability.${label}`,
+      options: { address: '127.0.0.1:8500', availability },
+      expected: invalid(new RegExp(`^availability\\.${Object.keys(availability)[0]} must be`)),
+    })),
+    {
       name: 'env CONSUL_CACERT: a file that does not exist',
       env: { CONSUL_CACERT: '/nonexistent/ca.pem' },
       expected: invalid(
@@ -771,7 +798,12 @@ describe('core: watch specs', () => {
         ['waitMs NaN', { waitMs: Number.NaN }],
         ['waitMs Infinity', { waitMs: Number.POSITIVE_INFINITY }],
         ['waitMs "10s" (a string)', { waitMs: '10s' }],
-        ['minIntervalMs NaN', { minIntervalMs: Number.NaN }],
+        ['minIntervalMs 10 (replaced by maxRequestsPerSecond and burst)', { minIntervalMs: 10 }],
+        ['maxRequestsPerSecond 0', { maxRequestsPerSecond: 0 }],
+        ['maxRequestsPerSecond NaN', { maxRequestsPerSecond: Number.NaN }],
+        ['maxRequestsPerSecond "100" (a string)', { maxRequestsPerSecond: '100' }],
+        ['burst 0', { burst: 0 }],
+        ['burst 2.5', { burst: 2.5 }],
         ['backoff.baseMs -1', { backoff: { baseMs: -1 } }],
       ] as const
     ).map(([label, engine]) => ({
