@@ -150,6 +150,20 @@ export function httpRequest({ agent, port, method = 'GET', path, body, timeoutMs
   });
 }
 
+/** PUT /v1/kv/<key> over `agent`; throws unless Consul (or the dev-server) answers 200 `true`. */
+export async function putKv({ agent, port, key, body, timeoutMs }) {
+  const res = await httpRequest({
+    agent,
+    port,
+    method: 'PUT',
+    path: `/v1/kv/${key}`,
+    body,
+    timeoutMs,
+  });
+  if (res.status !== 200 || res.body.trim() !== 'true')
+    throw new Error(`PUT ${key} answered ${res.status} ${res.body}`);
+}
+
 /**
  * Closed-loop load: `concurrency` keep-alive connections, each with one request in flight,
  * until `durationMs` has passed or `maxRequests` have been sent, whichever comes first.

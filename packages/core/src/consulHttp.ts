@@ -53,7 +53,7 @@ export interface ClientCallOptions {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the client's own typings omit most of what it accepts
-type AnyClient = any;
+export type AnyClient = any;
 
 const isAbort = (error: unknown) => (error as { isAbort?: boolean })?.isAbort === true;
 

@@ -15,10 +15,10 @@ export interface KvEntry {
   session?: string;
 }
 
-/** The entry as Consul sends it, Value already base64-decoded by the client. */
+/** The entry as Consul sends it: Value base64 text, or already decoded by the client. */
 export interface RawKvEntry {
   Key: string;
-  Value: Buffer | null;
+  Value: Buffer | string | null;
   Flags: number;
   CreateIndex: number;
   ModifyIndex: number;
@@ -26,10 +26,16 @@ export interface RawKvEntry {
   Session?: string;
 }
 
+export const relativeKey = (key: string, prefix: string) =>
+  prefix && key.startsWith(prefix) ? key.slice(prefix.length) : key;
+
 export function toEntry(raw: RawKvEntry, prefix: string): KvEntry {
   const entry: KvEntry = {
-    key: prefix && raw.Key.startsWith(prefix) ? raw.Key.slice(prefix.length) : raw.Key,
-    value: raw.Value ?? Buffer.alloc(0),
+    key: relativeKey(raw.Key, prefix),
+    value:
+      typeof raw.Value === 'string'
+        ? Buffer.from(raw.Value, 'base64')
+        : (raw.Value ?? Buffer.alloc(0)),
     flags: raw.Flags,
     createIndex: raw.CreateIndex,
     modifyIndex: raw.ModifyIndex,
@@ -276,12 +282,7 @@ export class KvClient {
       Results: { KV: RawKvEntry & { Value: string | null } }[] | null;
       Errors: { OpIndex: number; What: string }[] | null;
     }>('txn', { ...this.settings, acceptStatus: [409] }, (c, o) => c.transaction.create(body, o));
-    const results = (res.body?.Results ?? []).map(({ KV }) =>
-      toEntry(
-        { ...KV, Value: KV.Value === null ? null : Buffer.from(KV.Value, 'base64') },
-        this.prefix,
-      ),
-    );
+    const results = (res.body?.Results ?? []).map(({ KV }) => toEntry(KV, this.prefix));
     const errors = (res.body?.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What }));
     return { ok: res.status === 200, results, errors };
   }

@@ -12,9 +12,10 @@ export type KvState = ReadonlyMap<string, KvEntry>;
  * had before, so an equal index does not prove equal data (the soak run found this).
  */
 const sameEntry = (a: KvEntry, b: KvEntry) =>
-  a.flags === b.flags &&
-  a.session === b.session &&
-  (a.value === b.value || a.value.equals(b.value));
+  a === b ||
+  (a.flags === b.flags &&
+    a.session === b.session &&
+    (a.value === b.value || a.value.equals(b.value)));
 
 /**
  * Per-key changes between two KV states, in key order, by content: a rewrite of the same

@@ -34,6 +34,24 @@ describe('keyprefix watch', () => {
     await watch.stop();
   });
 
+  it('keeps the entry objects of unchanged keys from one change to the next, and decodes only the changed one', async () => {
+    const prefix = uniquePrefix('reuse');
+    for (let i = 0; i < 50; i++) await f.client.kv.put(`${prefix}k${i}`, `v${i}`);
+    const watch = f.client.watch({ type: 'keyprefix', prefix });
+    const r = record(watch);
+    const first = await r.until((c) => c.initial);
+    await f.client.kv.put(`${prefix}k7`, 'changed');
+    const next = await r.until((c) => !c.initial);
+    expect(next.changes.map((c) => c.key)).toEqual([`${prefix}k7`]);
+    for (const [key, entry] of next.entries) {
+      if (key === `${prefix}k7`) {
+        expect(entry).not.toBe(first.entries.get(key));
+        expect(entry.value.toString()).toBe('changed');
+      } else expect(entry).toBe(first.entries.get(key));
+    }
+    await watch.stop();
+  });
+
   it('delivers nothing for writes outside the prefix or rewrites of the same bytes', async () => {
     const prefix = uniquePrefix('quiet');
     await f.client.kv.put(`${prefix}k`, 'same');

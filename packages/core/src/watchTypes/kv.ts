@@ -1,8 +1,80 @@
+import type { AnyClient, ClientCallOptions } from '../consulHttp';
 import { InvalidInputError } from '../errors';
 import { validateKey } from '../keys';
-import { type KvEntry, type RawKvEntry, toEntry } from '../kv';
+import { type KvEntry, type RawKvEntry, relativeKey, toEntry } from '../kv';
 import { diffKv, type KvKeyChange, type KvState } from '../kvDiff';
 import { blockingFetch, defineWatchType } from './watchType';
+
+/** KV entries as they come over the wire, Value as base64 text. */
+type WireKvEntry = RawKvEntry & { Value: string | null };
+
+/**
+ * GET /v1/kv/… over the `consul` client's own transport (its `_get`, as its `kv.get` uses),
+ * without the per-entry base64 decode `kv.get` does: a watch compares each entry's text with
+ * what it had and decodes only what changed. On a 10,000-key prefix that decode was most of
+ * the client-side cost of a change to one key.
+ */
+function getUndecoded(
+  client: AnyClient,
+  o: ClientCallOptions,
+  key: string,
+  recurse: boolean,
+): Promise<unknown> {
+  const query: Record<string, string> = {};
+  if (recurse) query.recurse = 'true';
+  if (o.dc) query.dc = o.dc;
+  if (o.consistent) query.consistent = '1';
+  else if (o.stale) query.stale = '1';
+  if (o.index !== undefined) query.index = o.index;
+  if (o.wait !== undefined) query.wait = o.wait;
+  const headers: Record<string, string> = {};
+  if (o.token) headers['x-consul-token'] = o.token;
+  type Step = {
+    res?: { statusCode: number; body?: unknown };
+    err?: Error & { response?: unknown };
+  };
+  return client._get(
+    {
+      name: 'kv.get',
+      path: '/kv/{key}',
+      params: { key },
+      query,
+      headers,
+      ctx: o.ctx,
+      timeout: o.timeout,
+    },
+    (request: Step, next: (error: unknown, _?: undefined, result?: unknown) => void) => {
+      if (request.res?.statusCode === 404) return next(false, undefined, [request.res]);
+      if (request.err) {
+        request.err.response = request.res;
+        return next(request.err);
+      }
+      next(false, undefined, [request.res, request.res?.body]);
+    },
+  );
+}
+
+/** The base64 text each entry was decoded from, to tell an unchanged entry without decoding it. */
+const wireValue = new WeakMap<KvEntry, string | null>();
+
+/** The entry for `raw`: the previous state's own object when nothing in it changed, else a new one. */
+function entryOf(raw: WireKvEntry, prefix: string, previous: KvState | undefined): KvEntry {
+  const before = previous?.get(relativeKey(raw.Key, prefix));
+  if (
+    before !== undefined &&
+    before.modifyIndex === raw.ModifyIndex &&
+    before.flags === raw.Flags &&
+    before.lockIndex === raw.LockIndex &&
+    before.createIndex === raw.CreateIndex &&
+    before.session === (raw.Session || undefined) &&
+    // Content, not the index alone: after a restore another value can come back at an old index.
+    wireValue.get(before) === raw.Value
+  )
+    return before;
+  const entry = toEntry(raw, prefix);
+  wireValue.set(entry, raw.Value);
+  return entry;
+}
 
 export interface KvChange {
   changes: KvKeyChange[];
@@ -24,25 +96,29 @@ function kvDiff(prev: KvState | undefined, next: KvState): KvChange | undefined 
 }
 
 /** `key`: one key, GET /v1/kv/:key. */
-export const keyWatch = defineWatchType<{ key: string }, RawKvEntry | undefined, KvState, KvChange>(
-  {
-    validate(p) {
-      validateKey(p.key);
-    },
-    describe: (p) => `key ${JSON.stringify(p.key)}`,
-    fetch: (p, ctx) =>
-      blockingFetch(`watch key ${JSON.stringify(p.key)}`, ctx, (c, o) =>
-        c.kv.get({ ...o, key: ctx.http.connection.prefix + p.key, buffer: true }),
-      ),
-    normalise: (raw, _p, { prefix }) => state(raw ? [toEntry(raw, prefix)] : []),
-    diff: kvDiff,
+export const keyWatch = defineWatchType<
+  { key: string },
+  WireKvEntry[] | undefined,
+  KvState,
+  KvChange
+>({
+  validate(p) {
+    validateKey(p.key);
   },
-);
+  describe: (p) => `key ${JSON.stringify(p.key)}`,
+  fetch: (p, ctx) =>
+    blockingFetch(`watch key ${JSON.stringify(p.key)}`, ctx, (c, o) =>
+      getUndecoded(c, o, ctx.http.connection.prefix + p.key, false),
+    ),
+  normalise: (raw, _p, { prefix, previous }) =>
+    state(raw?.[0] ? [entryOf(raw[0], prefix, previous)] : []),
+  diff: kvDiff,
+});
 
 /** `keyprefix`: every key under a prefix, GET /v1/kv/:prefix?recurse. */
 export const keyprefixWatch = defineWatchType<
   { prefix: string },
-  RawKvEntry[] | undefined,
+  WireKvEntry[] | undefined,
   KvState,
   KvChange
 >({
@@ -53,8 +129,9 @@ export const keyprefixWatch = defineWatchType<
   describe: (p) => `keyprefix ${JSON.stringify(p.prefix)}`,
   fetch: (p, ctx) =>
     blockingFetch(`watch keyprefix ${JSON.stringify(p.prefix)}`, ctx, (c, o) =>
-      c.kv.get({ ...o, key: ctx.http.connection.prefix + p.prefix, recurse: true, buffer: true }),
+      getUndecoded(c, o, ctx.http.connection.prefix + p.prefix, true),
     ),
-  normalise: (raw, _p, { prefix }) => state((raw ?? []).map((r) => toEntry(r, prefix))),
+  normalise: (raw, _p, { prefix, previous }) =>
+    state((raw ?? []).map((r) => entryOf(r, prefix, previous))),
   diff: kvDiff,
 });

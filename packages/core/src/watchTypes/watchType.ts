@@ -39,9 +39,12 @@ export async function blockingFetch<Raw>(
   ctx: FetchContext,
   invoke: Parameters<ConsulHttp['call']>[2],
 ): Promise<BlockingAnswer<Raw>> {
+  // Not retried inside the HTTP layer, even without an index: a failed watch request goes to
+  // the loop's rules (the availability probe), and a retry would open a second connection to
+  // an agent that is away.
   const res = await ctx.http.call<Raw>(
     what,
-    { ...ctx.settings, index: ctx.index, waitMs: ctx.waitMs, signal: ctx.signal, idempotent: true },
+    { ...ctx.settings, index: ctx.index, waitMs: ctx.waitMs, signal: ctx.signal },
     invoke,
   );
   return { index: res.index, body: res.body as Raw };
