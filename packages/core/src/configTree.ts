@@ -11,7 +11,7 @@ export const isPlainObject = (value: unknown): value is ConfigObject =>
  * Sets an own property. A `__proto__` key from a JSON or YAML document (or a KV path) is
  * kept as data: plain assignment would make it the object's prototype.
  */
-function assign(target: ConfigObject, key: string, value: unknown): void {
+export function assignOwn(target: ConfigObject, key: string, value: unknown): void {
   if (key === '__proto__')
     Object.defineProperty(target, key, {
       value,
@@ -35,13 +35,13 @@ export function setIn(target: ConfigObject, segments: string[], value: unknown):
     if (isPlainObject(next)) at = next;
     else {
       const created: ConfigObject = {};
-      assign(at, segment, created);
+      assignOwn(at, segment, created);
       at = created;
     }
   }
   const last = segments[segments.length - 1]!;
   const existing = own(at, last);
-  assign(
+  assignOwn(
     at,
     last,
     isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value,
@@ -53,7 +53,7 @@ export function mergeDeep(base: ConfigObject, over: ConfigObject): ConfigObject 
   const out: ConfigObject = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const existing = own(out, key);
-    assign(
+    assignOwn(
       out,
       key,
       isPlainObject(existing) && isPlainObject(value) ? mergeDeep(existing, value) : value,

@@ -237,3 +237,50 @@ it('reports a corrupt last-known-good file, does not use it, and leaves it as it
   await dead.close();
   expect(await readFile(file, 'utf8')).toBe('not json');
 });
+
+describe('live config at scale', () => {
+  it('a change to one of 1,000 keys calls only that path’s subscribers and keeps every unchanged subtree', async () => {
+    const prefix = uniquePrefix('thousand');
+    const ops = Array.from({ length: 1_000 }, (_, i) => ({
+      verb: 'set' as const,
+      key: `${prefix}svc${Math.floor(i / 10)}/k${i % 10}`,
+      value: `v${i}`,
+    }));
+    for (let i = 0; i < ops.length; i += 100) await f.client.kv.txn(ops.slice(i, i + 100));
+    const config = f.client.liveConfig({ layers: [prefix] });
+    closing.push(() => config.close());
+    const first = (await config.ready(5_000)) as Record<string, Record<string, string>>;
+    const called: string[] = [];
+    for (let s = 0; s < 100; s++)
+      for (let k = 0; k < 10; k++)
+        config.subscribe(`svc${s}.k${k}`, () => called.push(`svc${s}.k${k}`));
+    config.subscribe('svc42', () => called.push('svc42'));
+    const changed = nextChange(config);
+    await f.client.kv.put(`${prefix}svc42/k3`, 'new');
+    const event = await changed;
+    expect(event.paths).toEqual(['svc42.k3']);
+    expect(called.sort()).toEqual(['svc42', 'svc42.k3']);
+    const next = event.snapshot as Record<string, Record<string, string>>;
+    expect(next.svc42).toEqual({ ...first.svc42, k3: 'new' });
+    for (let s = 0; s < 100; s++) if (s !== 42) expect(next[`svc${s}`]).toBe(first[`svc${s}`]);
+    expect(Object.isFrozen(next) && Object.isFrozen(next.svc42)).toBe(true);
+  });
+
+  it('a schema that builds new objects still leaves every unchanged subtree its identity', async () => {
+    const prefix = uniquePrefix('schema-share');
+    await f.client.kv.put(`${prefix}db/host`, 'a');
+    await f.client.kv.put(`${prefix}log/level`, 'info');
+    const schema = z.object({
+      db: z.object({ host: z.string() }),
+      log: z.object({ level: z.string() }),
+    });
+    const config = f.client.liveConfig({ layers: [prefix], schema });
+    closing.push(() => config.close());
+    const first = await config.ready(5_000);
+    const changed = nextChange(config);
+    await f.client.kv.put(`${prefix}log/level`, 'debug');
+    const { snapshot } = await changed;
+    expect(snapshot.log.level).toBe('debug');
+    expect(snapshot.db).toBe(first.db);
+  });
+});

@@ -1,46 +1,32 @@
-import { readFile } from 'node:fs/promises';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { writeFileAtomic } from './atomicFile';
-import { checkFormat, decodeValue, formatOfKey, type ValueFormat } from './codec';
+import { checkFormat } from './codec';
+import { type ConfigLayer, LayerState, normaliseLayer, type TreeFormat } from './configLayer';
 import {
+  assignOwn,
   type ConfigObject,
   changedPaths,
   deepEqual,
   deepFreeze,
   getPath,
   isPlainObject,
-  mergeDeep,
-  setIn,
 } from './configTree';
 import {
   ConfigValidationError,
   ConsulRequestError,
   ConsulUnavailableError,
   type ConsulWatchError,
-  DecodeError,
   HandlerError,
-  InvalidInputError,
   PermissionDeniedError,
 } from './errors';
-import { validateKey } from './keys';
-import type { KvEntry } from './kv';
+import { LastKnownGoodFile } from './lastKnownGood';
+import { type LayerMerge, mergeLayers } from './layerMerge';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
 import type { WatchState, WatchStatus } from './sharedWatch';
 import type { Watch } from './watch';
 import type { KvChange, WatchChange, WatchSettings, WatchSpec } from './watchTypes';
 
-/** How values of keys without a known extension decode in tree layers. */
-export type TreeFormat = ValueFormat | 'auto';
-
-/**
- * A layer of config: a tree of keys under a prefix (`'config/my-app/'`, ends with '/') or
- * one key holding a whole JSON/YAML document (`'config/my-app.yaml'`).
- */
-export type ConfigLayer =
-  | string
-  | { prefix: string; format?: TreeFormat }
-  | { key: string; format?: ValueFormat };
+export type { ConfigLayer, TreeFormat } from './configLayer';
 
 export interface LiveConfigOptions<T = ConfigObject> extends WatchSettings {
   /** Layers in order; later ones win, key by key. */
@@ -83,76 +69,6 @@ const STATE_RANK: Record<WatchState, number> = {
   failing: 3,
 };
 
-interface NormalLayer {
-  spec: WatchSpec;
-  kind: 'tree' | 'document';
-  /** For trees: the prefix relative to the connection prefix; for documents: the key. */
-  path: string;
-  format: TreeFormat | ValueFormat | undefined;
-  /** Decoded values by key, kept when a later value fails to decode. */
-  decoded: Map<string, { modifyIndex: number; value: unknown }>;
-  tree: ConfigObject | undefined;
-}
-
-const LKG_VERSION = 1;
-
-function normaliseLayer(layer: ConfigLayer, settings: WatchSettings, i: number): NormalLayer {
-  const base = { decoded: new Map(), tree: undefined };
-  const shape = typeof layer === 'string' || (layer !== null && typeof layer === 'object');
-  if (!shape) {
-    throw new InvalidInputError(
-      `liveConfig layer ${i} must be a prefix ('app/'), a key ('app.json'), { prefix, format? } or { key, format? }; got ${layer === null ? 'null' : typeof layer}`,
-    );
-  }
-  if (typeof layer === 'string')
-    validateKey(layer, layer.endsWith('/') || layer === '' ? 'prefix' : 'key');
-  else if ('prefix' in layer) validateKey(layer.prefix, 'prefix');
-  else validateKey(layer.key, 'key');
-  if (typeof layer !== 'string' && layer.format !== undefined)
-    checkFormat(layer.format, `liveConfig layer ${i}`, ['auto']);
-  if (typeof layer === 'string') {
-    return layer.endsWith('/') || layer === ''
-      ? {
-          ...base,
-          kind: 'tree',
-          path: layer,
-          format: undefined,
-          spec: { ...settings, type: 'keyprefix', prefix: layer },
-        }
-      : {
-          ...base,
-          kind: 'document',
-          path: layer,
-          format: undefined,
-          spec: { ...settings, type: 'key', key: layer },
-        };
-  }
-  if ('prefix' in layer)
-    return {
-      ...base,
-      kind: 'tree',
-      path: layer.prefix,
-      format: layer.format,
-      spec: { ...settings, type: 'keyprefix', prefix: layer.prefix },
-    };
-  return {
-    ...base,
-    kind: 'document',
-    path: layer.key,
-    format: layer.format,
-    spec: { ...settings, type: 'key', key: layer.key },
-  };
-}
-
-/** A tree key's place in the config: `app/db/host` under `app/` is `db.host`; `db.json` is `db`. */
-function treeSegments(key: string, prefix: string): string[] {
-  return key
-    .slice(prefix.length)
-    .replace(/\.(json|ya?ml)$/i, '')
-    .split('/')
-    .filter((s) => s !== '');
-}
-
 /**
  * A materialised, decoded view of one or more KV layers. The snapshot is immutable and
  * replaced whole on each change, so a reader holding it sees one consistent config.
@@ -161,7 +77,10 @@ export class LiveConfig<T = ConfigObject> {
   private value: T | undefined;
   private sourceOf: 'consul' | 'cache' | 'none' = 'none';
   private updatedAt: Date | undefined;
-  private readonly layers: NormalLayer[];
+  private readonly layers: LayerState[];
+  /** The last merge of the layers' trees, so the next one rebuilds only what changed. */
+  private merge: LayerMerge | undefined;
+  private readonly lastKnownGood: LastKnownGoodFile | undefined;
   private readonly watches: Watch<'key' | 'keyprefix'>[] = [];
   private readonly listeners: Listeners<T> = {
     change: new Set(),
@@ -178,8 +97,6 @@ export class LiveConfig<T = ConfigObject> {
   private readonly readiness = new Readiness<T>();
   private building: Promise<void> | undefined;
   private rebuildAgain = false;
-  private saving: Promise<void> | undefined;
-  private pendingSave: ConfigObject | undefined;
   private triedCache = false;
   private lastError: ConsulWatchError | undefined;
   private closed = false;
@@ -204,9 +121,14 @@ export class LiveConfig<T = ConfigObject> {
     if (options.consistency) settings.consistency = options.consistency;
     if (options.format !== undefined) checkFormat(options.format, 'liveConfig', ['auto']);
     // Every layer is checked before any watch starts, so a bad one leaves nothing running.
-    this.layers = options.layers.map((l, i) => normaliseLayer(l, settings, i));
+    this.layers = options.layers.map(
+      (l, i) => new LayerState(normaliseLayer(l, settings, i), options.format),
+    );
+    this.lastKnownGood = options.lastKnownGoodFile
+      ? new LastKnownGoodFile(options.lastKnownGoodFile, logger)
+      : undefined;
     for (const layer of this.layers) {
-      const w = watch(layer.spec, (change) =>
+      const w = watch(layer.layer.spec, (change) =>
         this.onLayerChange(layer, change as KvChange & { initial: boolean }),
       );
       w.on('error', (error) => this.onWatchError(error));
@@ -256,6 +178,7 @@ export class LiveConfig<T = ConfigObject> {
     callback: (value: V | undefined, previous: V | undefined) => void,
   ): () => void {
     const entry = { path, callback: callback as (value: unknown, previous: unknown) => void };
+    // Checked against the changed paths only: a change elsewhere never reaches this callback.
     this.pathSubscribers.add(entry);
     return () => this.pathSubscribers.delete(entry);
   }
@@ -281,69 +204,22 @@ export class LiveConfig<T = ConfigObject> {
   /** Resolves with the first config (from Consul, or the last-known-good file when Consul is down). */
   ready(timeoutMs?: number): Promise<T> {
     return this.readiness.wait(timeoutMs, () => {
-      const layers = this.layers.map((l) => l.path).join(', ');
+      const layers = this.layers.map((l) => l.layer.path).join(', ');
       return `config from ${layers} not ready within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`;
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.readiness.stop(() => `config from ${this.layers.map((l) => l.path).join(', ')}`);
+    this.readiness.stop(() => `config from ${this.layers.map((l) => l.layer.path).join(', ')}`);
     await Promise.all(this.watches.map((w) => w.stop()));
     await this.building;
-    await this.saving;
+    await this.lastKnownGood?.flushed();
   }
 
-  private onLayerChange(layer: NormalLayer, change: KvChange & { initial: boolean }): void {
-    for (const c of change.changes) {
-      if (c.op === 'delete') layer.decoded.delete(c.key);
-      else this.decodeEntry(layer, c.entry);
-    }
-    layer.tree = this.layerTree(layer);
+  private onLayerChange(layer: LayerState, change: KvChange & { initial: boolean }): void {
+    layer.apply(change, (error) => this.report(error));
     this.scheduleBuild();
-  }
-
-  private decodeEntry(layer: NormalLayer, entry: KvEntry): void {
-    if (layer.kind === 'tree' && (entry.key.endsWith('/') || entry.key === layer.path)) return;
-    const byExtension = formatOfKey(entry.key);
-    const format =
-      byExtension !== 'text'
-        ? byExtension
-        : (layer.format ?? this.options.format ?? (layer.kind === 'document' ? 'json' : 'text'));
-    try {
-      let value: unknown;
-      if (format === 'auto') {
-        try {
-          value = JSON.parse(entry.value.toString('utf8'));
-        } catch {
-          value = entry.value.toString('utf8');
-        }
-      } else value = decodeValue(entry.value, format, entry.key);
-      if (layer.kind === 'document' && !isPlainObject(value)) {
-        throw new DecodeError(
-          `Key ${JSON.stringify(entry.key)} must hold a ${format.toUpperCase()} object to be a config layer; it holds ${Array.isArray(value) ? 'an array' : typeof value}. The last good config stays in use.`,
-          entry.key,
-        );
-      }
-      layer.decoded.set(entry.key, { modifyIndex: entry.modifyIndex, value });
-    } catch (error) {
-      // The key keeps its last good value (if it had one); the error names it.
-      this.report(error as ConsulWatchError);
-    }
-  }
-
-  private layerTree(layer: NormalLayer): ConfigObject {
-    const tree: ConfigObject = {};
-    if (layer.kind === 'document') {
-      const doc = layer.decoded.get(layer.path)?.value;
-      return isPlainObject(doc) ? doc : tree;
-    }
-    for (const [key, { value }] of layer.decoded) {
-      const segments = treeSegments(key, layer.path);
-      if (segments.length === 0) continue;
-      setIn(tree, segments, value);
-    }
-    return tree;
   }
 
   /** Builds, validates and commits the config; serial, and coalesced while one is running. */
@@ -356,8 +232,11 @@ export class LiveConfig<T = ConfigObject> {
     this.building = (async () => {
       do {
         this.rebuildAgain = false;
-        const merged = this.layers.reduce<ConfigObject>((acc, l) => mergeDeep(acc, l.tree!), {});
-        await this.commit(merged, 'consul');
+        this.merge = mergeLayers(
+          this.layers.map((l) => l.tree!),
+          this.merge,
+        );
+        await this.commit(this.merge.merged as ConfigObject, 'consul');
       } while (this.rebuildAgain && !this.closed);
     })().finally(() => {
       this.building = undefined;
@@ -374,7 +253,7 @@ export class LiveConfig<T = ConfigObject> {
       const where =
         source === 'cache'
           ? this.options.lastKnownGoodFile
-          : this.layers.map((l) => l.path).join(', ');
+          : this.layers.map((l) => l.layer.path).join(', ');
       let result: StandardSchemaV1.Result<T>;
       try {
         result = await this.options.schema['~standard'].validate(candidate);
@@ -403,7 +282,8 @@ export class LiveConfig<T = ConfigObject> {
         );
         return false;
       }
-      next = result.value;
+      // A schema may hand back new objects: keep the previous snapshot's where nothing changed.
+      next = shareUnchanged(this.value, result.value) as T;
     } else next = candidate as T;
     const previous = this.value;
     const firstFromConsul = source === 'consul' && this.sourceOf === 'cache';
@@ -418,7 +298,7 @@ export class LiveConfig<T = ConfigObject> {
     }
     if (firstFromConsul)
       this.logger.info('Consul is reachable again; config caught up from Consul');
-    if (source === 'consul' && this.options.lastKnownGoodFile) this.save(candidate);
+    if (source === 'consul') this.lastKnownGood?.save(candidate);
     const paths = previous === undefined ? [] : changedPaths(previous, next);
     if (previous === undefined) {
       this.readiness.resolve(this.value);
@@ -427,6 +307,7 @@ export class LiveConfig<T = ConfigObject> {
     // The first config is announced by 'ready'; 'change' is for what comes after.
     if (previous === undefined || paths.length === 0) return true;
     for (const sub of [...this.pathSubscribers]) {
+      if (!paths.some((p) => related(p, sub.path))) continue;
       const before = getPath(previous, sub.path);
       const after = getPath(next, sub.path);
       if (deepEqual(before, after)) continue;
@@ -457,56 +338,17 @@ export class LiveConfig<T = ConfigObject> {
       this.value === undefined &&
       !this.triedCache &&
       error instanceof ConsulUnavailableError &&
-      this.options.lastKnownGoodFile
+      this.lastKnownGood
     ) {
       this.triedCache = true;
-      void this.loadCache(this.options.lastKnownGoodFile);
+      void this.loadCache(this.lastKnownGood);
     }
   }
 
-  private async loadCache(file: string): Promise<void> {
-    let saved: { version: number; savedAt: string; config: ConfigObject };
-    try {
-      saved = JSON.parse(await readFile(file, 'utf8'));
-      if (saved?.version !== LKG_VERSION || !isPlainObject(saved.config))
-        throw new Error('not a consul-watch last-known-good file');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      this.logger.warn(
-        `Consul is unreachable and the last-known-good file ${file} ${code === 'ENOENT' ? 'does not exist yet' : `cannot be used (${(error as Error).message})`}; waiting for Consul`,
-      );
-      return;
-    }
-    if (this.value !== undefined || this.closed) return;
+  private async loadCache(file: LastKnownGoodFile): Promise<void> {
+    const saved = await file.load();
+    if (!saved || this.value !== undefined || this.closed) return;
     await this.commit(saved.config, 'cache', saved.savedAt);
-  }
-
-  private save(config: ConfigObject): void {
-    this.pendingSave = config;
-    if (this.saving) return;
-    const file = this.options.lastKnownGoodFile!;
-    this.saving = (async () => {
-      while (this.pendingSave) {
-        const next = this.pendingSave;
-        this.pendingSave = undefined;
-        try {
-          await writeFileAtomic(
-            file,
-            JSON.stringify({
-              version: LKG_VERSION,
-              savedAt: new Date().toISOString(),
-              config: next,
-            }),
-          );
-        } catch (error) {
-          this.logger.warn(
-            `could not write the last-known-good file ${file}: ${(error as Error).message}`,
-          );
-        }
-      }
-    })().finally(() => {
-      this.saving = undefined;
-    });
   }
 
   private report(error: ConsulWatchError): void {
@@ -541,4 +383,29 @@ export class LiveConfig<T = ConfigObject> {
         );
     }
   }
+}
+
+/** One path is the other, or lies under it: a change at one can change the other's value. */
+function related(changed: string, watched: string): boolean {
+  if (watched === '' || changed === '' || changed === watched) return true;
+  return changed.startsWith(`${watched}.`) || watched.startsWith(`${changed}.`);
+}
+
+/**
+ * `next`, with every subtree that equals the one in `previous` replaced by that one, so
+ * identity tells what did not change even when a schema built new objects.
+ */
+function shareUnchanged(previous: unknown, next: unknown): unknown {
+  if (deepEqual(previous, next)) return previous;
+  if (!isPlainObject(previous) || !isPlainObject(next)) return next;
+  const out: ConfigObject = {};
+  for (const key of Object.keys(next)) {
+    const value = next[key];
+    assignOwn(
+      out,
+      key,
+      Object.hasOwn(previous, key) ? shareUnchanged(previous[key], value) : value,
+    );
+  }
+  return out;
 }

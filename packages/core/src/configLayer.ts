@@ -1,0 +1,154 @@
+import { checkFormat, decodeValue, formatOfKey, type ValueFormat } from './codec';
+import { type ConfigObject, deepFreeze, isPlainObject } from './configTree';
+import { type ConsulWatchError, DecodeError, InvalidInputError } from './errors';
+import { validateKey } from './keys';
+import type { KvEntry } from './kv';
+import { LayerTree } from './layerTree';
+import type { KvChange, WatchSettings, WatchSpec } from './watchTypes';
+
+/** How values of keys without a known extension decode in tree layers. */
+export type TreeFormat = ValueFormat | 'auto';
+
+/**
+ * A layer of config: a tree of keys under a prefix (`'config/my-app/'`, ends with '/') or
+ * one key holding a whole JSON/YAML document (`'config/my-app.yaml'`).
+ */
+export type ConfigLayer =
+  | string
+  | { prefix: string; format?: TreeFormat }
+  | { key: string; format?: ValueFormat };
+
+/** A layer checked and put in one shape: what to watch and how to read it. */
+export interface LayerSpec {
+  spec: WatchSpec;
+  kind: 'tree' | 'document';
+  /** For trees: the prefix relative to the connection prefix; for documents: the key. */
+  path: string;
+  format: TreeFormat | ValueFormat | undefined;
+}
+
+const EMPTY: ConfigObject = Object.freeze({});
+
+export function normaliseLayer(layer: ConfigLayer, settings: WatchSettings, i: number): LayerSpec {
+  const base = {};
+  const shape = typeof layer === 'string' || (layer !== null && typeof layer === 'object');
+  if (!shape) {
+    throw new InvalidInputError(
+      `liveConfig layer ${i} must be a prefix ('app/'), a key ('app.json'), { prefix, format? } or { key, format? }; got ${layer === null ? 'null' : typeof layer}`,
+    );
+  }
+  if (typeof layer === 'string')
+    validateKey(layer, layer.endsWith('/') || layer === '' ? 'prefix' : 'key');
+  else if ('prefix' in layer) validateKey(layer.prefix, 'prefix');
+  else validateKey(layer.key, 'key');
+  if (typeof layer !== 'string' && layer.format !== undefined)
+    checkFormat(layer.format, `liveConfig layer ${i}`, ['auto']);
+  if (typeof layer === 'string') {
+    return layer.endsWith('/') || layer === ''
+      ? {
+          ...base,
+          kind: 'tree',
+          path: layer,
+          format: undefined,
+          spec: { ...settings, type: 'keyprefix', prefix: layer },
+        }
+      : {
+          ...base,
+          kind: 'document',
+          path: layer,
+          format: undefined,
+          spec: { ...settings, type: 'key', key: layer },
+        };
+  }
+  if ('prefix' in layer)
+    return {
+      ...base,
+      kind: 'tree',
+      path: layer.prefix,
+      format: layer.format,
+      spec: { ...settings, type: 'keyprefix', prefix: layer.prefix },
+    };
+  return {
+    ...base,
+    kind: 'document',
+    path: layer.key,
+    format: layer.format,
+    spec: { ...settings, type: 'key', key: layer.key },
+  };
+}
+
+/** A tree key's place in the config: `app/db/host` under `app/` is `db.host`; `db.json` is `db`. */
+function treeSegments(key: string, prefix: string): string[] {
+  return key
+    .slice(prefix.length)
+    .replace(/\.(json|ya?ml)$/i, '')
+    .split('/')
+    .filter((s) => s !== '');
+}
+
+/**
+ * One layer's decoded config. A change decodes only the keys it names; a value that does not
+ * decode is reported and its key keeps its last good value.
+ */
+export class LayerState {
+  /** The layer's config; undefined until the layer's first answer. Frozen, shared where unchanged. */
+  tree: ConfigObject | undefined;
+  private readonly trie = new LayerTree();
+  private document: ConfigObject | undefined;
+
+  constructor(
+    readonly layer: LayerSpec,
+    /** The config's default for tree values without an extension. */
+    private readonly defaultFormat: TreeFormat | undefined,
+  ) {}
+
+  apply(change: KvChange, report: (error: ConsulWatchError) => void): void {
+    const { kind, path } = this.layer;
+    for (const c of change.changes) {
+      if (kind === 'document') {
+        if (c.op === 'delete') this.document = undefined;
+        else this.decode(c.entry, report, (value) => (this.document = value as ConfigObject));
+        continue;
+      }
+      const segments = treeSegments(c.key, path);
+      if (segments.length === 0) continue;
+      if (c.op === 'delete') this.trie.delete(segments);
+      else if (!c.entry.key.endsWith('/'))
+        this.decode(c.entry, report, (value) => this.trie.set(segments, value));
+    }
+    this.tree = kind === 'tree' ? this.trie.tree : (this.document ?? EMPTY);
+  }
+
+  private decode(
+    entry: KvEntry,
+    report: (error: ConsulWatchError) => void,
+    use: (value: unknown) => void,
+  ): void {
+    const { kind, format: layerFormat } = this.layer;
+    const byExtension = formatOfKey(entry.key);
+    const format =
+      byExtension !== 'text'
+        ? byExtension
+        : (layerFormat ?? this.defaultFormat ?? (kind === 'document' ? 'json' : 'text'));
+    try {
+      let value: unknown;
+      if (format === 'auto') {
+        try {
+          value = JSON.parse(entry.value.toString('utf8'));
+        } catch {
+          value = entry.value.toString('utf8');
+        }
+      } else value = decodeValue(entry.value, format, entry.key);
+      if (kind === 'document' && !isPlainObject(value)) {
+        throw new DecodeError(
+          `Key ${JSON.stringify(entry.key)} must hold a ${format.toUpperCase()} object to be a config layer; it holds ${Array.isArray(value) ? 'an array' : typeof value}. The last good config stays in use.`,
+          entry.key,
+        );
+      }
+      use(deepFreeze(value));
+    } catch (error) {
+      // The key keeps its last good value (if it had one); the error names it.
+      report(error as ConsulWatchError);
+    }
+  }
+}

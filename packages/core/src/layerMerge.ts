@@ -1,0 +1,65 @@
+import { assignOwn, type ConfigObject, isPlainObject } from './configTree';
+
+/** The layers' trees a merge was made from, and what it made. */
+export interface LayerMerge {
+  values: readonly unknown[];
+  merged: unknown;
+}
+
+/**
+ * Merges layer trees, later ones winning key by key as `mergeDeep` over the list does, with
+ * structural sharing: a subtree only one layer has is that layer's own (frozen) object, and
+ * wherever no layer's subtree changed since `before`, the result is the subtree made then.
+ * So the merge visits only the paths that changed, and identity tells a reader what did not.
+ */
+export function mergeLayers(trees: readonly ConfigObject[], before?: LayerMerge): LayerMerge {
+  const merged = mergeAt(trees, before?.values, before?.merged) ?? Object.freeze({});
+  return { values: trees, merged };
+}
+
+/** Which of `values` make the result: the plain objects after the last value that is not one. */
+function contributors(values: readonly unknown[]): { run: number[]; replaced: unknown } {
+  let run: number[] = [];
+  let replaced: unknown;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === undefined) continue;
+    if (isPlainObject(v)) run.push(i);
+    else {
+      run = [];
+      replaced = v;
+    }
+  }
+  return { run, replaced };
+}
+
+function mergeAt(
+  values: readonly unknown[],
+  prevValues: readonly unknown[] | undefined,
+  prevOut: unknown,
+): unknown {
+  if (prevValues && values.every((v, i) => v === prevValues[i])) return prevOut;
+  const { run, replaced } = contributors(values);
+  if (run.length === 0) return replaced;
+  if (run.length === 1) return values[run[0]!];
+  const inRun = values.map((_, i) => run.includes(i));
+  // The inputs the previous result was made from, per position: a memo hit below is exact.
+  const prevRun = prevValues ? contributors(prevValues).run : [];
+  const keys = new Set<string>();
+  for (const i of run) for (const key of Object.keys(values[i] as ConfigObject)) keys.add(key);
+  const previous = isPlainObject(prevOut) ? prevOut : undefined;
+  let same = previous !== undefined && Object.keys(previous).length === keys.size;
+  const out: ConfigObject = {};
+  for (const key of keys) {
+    const at = values.map((v, i) => (inRun[i] ? own(v, key) : undefined));
+    const was = prevValues?.map((v, i) => (prevRun.includes(i) ? own(v, key) : undefined));
+    const before = previous ? own(previous, key) : undefined;
+    const child = mergeAt(at, was, before);
+    if (child !== before || (previous && !Object.hasOwn(previous, key))) same = false;
+    assignOwn(out, key, child);
+  }
+  return same ? previous : Object.freeze(out);
+}
+
+const own = (value: unknown, key: string): unknown =>
+  Object.hasOwn(value as object, key) ? (value as ConfigObject)[key] : undefined;
