@@ -29,6 +29,9 @@ export interface LayerSpec {
 
 const EMPTY: ConfigObject = Object.freeze({});
 
+/** What a JSON text can begin with, after optional whitespace. */
+const JSON_START = /^\s*[[{"\d-]|^\s*(true|false|null)\s*$/;
+
 export function normaliseLayer(layer: ConfigLayer, settings: WatchSettings, i: number): LayerSpec {
   const base = {};
   const shape = typeof layer === 'string' || (layer !== null && typeof layer === 'object');
@@ -133,10 +136,16 @@ export class LayerState {
     try {
       let value: unknown;
       if (format === 'auto') {
-        try {
-          value = JSON.parse(entry.value.toString('utf8'));
-        } catch {
-          value = entry.value.toString('utf8');
+        const text = entry.value.toString('utf8');
+        value = text;
+        // Only text that can start a JSON value is tried: a thrown parse error costs ~20×
+        // a successful parse, and most plain text fails at its first character anyway.
+        if (JSON_START.test(text)) {
+          try {
+            value = JSON.parse(text);
+          } catch {
+            // plain text after all
+          }
         }
       } else value = decodeValue(entry.value, format, entry.key);
       if (kind === 'document' && !isPlainObject(value)) {

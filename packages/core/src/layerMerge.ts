@@ -42,20 +42,33 @@ function mergeAt(
   const { run, replaced } = contributors(values);
   if (run.length === 0) return replaced;
   if (run.length === 1) return values[run[0]!];
-  const inRun = values.map((_, i) => run.includes(i));
   // The inputs the previous result was made from, per position: a memo hit below is exact.
+  const inRun = values.map((_, i) => run.includes(i));
   const prevRun = prevValues ? contributors(prevValues).run : [];
+  const inPrevRun = values.map((_, i) => prevRun.includes(i));
+  const input = (i: number, key: string) => (inRun[i] ? own(values[i], key) : undefined);
+  const inputBefore = (i: number, key: string) =>
+    inPrevRun[i] ? own(prevValues![i], key) : undefined;
   const keys = new Set<string>();
   for (const i of run) for (const key of Object.keys(values[i] as ConfigObject)) keys.add(key);
   const previous = isPlainObject(prevOut) ? prevOut : undefined;
   let same = previous !== undefined && Object.keys(previous).length === keys.size;
   const out: ConfigObject = {};
   for (const key of keys) {
-    const at = values.map((v, i) => (inRun[i] ? own(v, key) : undefined));
-    const was = prevValues?.map((v, i) => (prevRun.includes(i) ? own(v, key) : undefined));
-    const before = previous ? own(previous, key) : undefined;
-    const child = mergeAt(at, was, before);
-    if (child !== before || (previous && !Object.hasOwn(previous, key))) same = false;
+    const before = previous && Object.hasOwn(previous, key) ? previous[key] : undefined;
+    let child: unknown;
+    // Most keys: no layer's subtree at this key changed, so the previous result stands.
+    let untouched = before !== undefined && prevValues !== undefined;
+    for (let i = 0; untouched && i < values.length; i++)
+      untouched = input(i, key) === inputBefore(i, key);
+    if (untouched) child = before;
+    else {
+      const at = values.map((_, i) => input(i, key));
+      const was = prevValues?.map((_, i) => inputBefore(i, key));
+      child = mergeAt(at, was, before);
+      if (child !== before) same = false;
+    }
+    if (before === undefined) same = false;
     assignOwn(out, key, child);
   }
   return same ? previous : Object.freeze(out);
