@@ -20,6 +20,12 @@ export interface CallSettings {
   /** Blocking wait in ms. */
   waitMs?: number;
   signal?: AbortSignal;
+  /**
+   * A long-lived cancel emitter shared by one watch's requests (emitting 'cancel' aborts the
+   * request in flight), so a request needs no AbortSignal listener of its own; `signal` still
+   * tells an abort from a failure.
+   */
+  cancel?: CancelContext;
   /** Socket timeout in ms. Default: wait + wait/16 + 5 s for blocking reads, 30 s otherwise. */
   timeoutMs?: number;
   /** Non-2xx statuses that are answers, not failures (409 for a rolled-back txn). */
@@ -32,6 +38,12 @@ export interface CallSettings {
 }
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** What the `consul` client takes as `ctx`: it aborts the request in flight on 'cancel'. */
+export type CancelContext = EventEmitter & { includeResponse: boolean };
+
+export const cancelContext = (): CancelContext =>
+  Object.assign(new EventEmitter(), { includeResponse: true });
 
 export interface ConsulResponse<T> {
   body: T | undefined;
@@ -81,21 +93,20 @@ export class ConsulHttp {
    * Runs one client call. `what` names the operation and its key or watch for messages.
    * A 404 is not an error here: the body is undefined and the caller decides.
    */
-  async call<T>(
+  call<T>(
     what: string,
     settings: CallSettings,
     invoke: (client: AnyClient, options: ClientCallOptions) => Promise<unknown>,
   ): Promise<ConsulResponse<T>> {
-    try {
-      return await this.callOnce<T>(what, settings, invoke);
-    } catch (error) {
+    const once = this.callOnce<T>(what, settings, invoke);
+    // A blocking read is not retried here: the watch loop handles the error by its rules
+    // (the availability probe, then a read without an index, diffed against what it delivered).
+    if (!settings.idempotent || settings.index !== undefined) return once;
+    return once.catch((error: unknown) => {
       const code = (error as { resetCode?: string }).resetCode;
-      // A blocking read is not retried here: the watch loop handles the error by its rules
-      // (back-off, then a read without an index, diffed against what it delivered).
-      if (!settings.idempotent || settings.index !== undefined) throw error;
       if (code === undefined || settings.signal?.aborted) throw error;
-      return await this.callOnce<T>(what, settings, invoke);
-    }
+      return this.callOnce<T>(what, settings, invoke);
+    });
   }
 
   private async callOnce<T>(
@@ -105,7 +116,7 @@ export class ConsulHttp {
   ): Promise<ConsulResponse<T>> {
     const { signal } = settings;
     signal?.throwIfAborted();
-    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    const ctx = settings.cancel ?? cancelContext();
     const options: ClientCallOptions = { ctx, timeout: settings.timeoutMs ?? 30_000 };
     const token = settings.token ?? this.connection.token;
     if (token) options.token = token;
@@ -122,7 +133,8 @@ export class ConsulHttp {
       options.timeout = settings.timeoutMs ?? waitMs + waitMs / 16 + 5_000;
     }
     const onAbort = () => ctx.emit('cancel');
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const listen = signal !== undefined && settings.cancel === undefined;
+    if (listen) signal.addEventListener('abort', onAbort, { once: true });
     try {
       const result = (await invoke(this.client, options)) as [
         IncomingMessage & { statusCode: number },
@@ -148,7 +160,7 @@ export class ConsulHttp {
         Object.defineProperty(translated, 'resetCode', { value: code });
       throw translated;
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      if (listen) signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -1,6 +1,6 @@
 import { type BackoffOptions } from './backoff';
 import { type AvailabilityGate, runBlockingQuery } from './blockingQuery';
-import type { CallSettings, ConsulHttp } from './consulHttp';
+import { type CallSettings, type ConsulHttp, cancelContext } from './consulHttp';
 import { ConsulUnavailableError, ConsulWatchError, DecodeError, InvalidInputError } from './errors';
 import type { Logger } from './logger';
 import type { AnyWatchType } from './watchTypes';
@@ -136,6 +136,9 @@ export class SharedWatch {
     if (this.controller) return;
     const controller = new AbortController();
     this.controller = controller;
+    // One cancel emitter for all of this watch's requests instead of a listener per request.
+    const cancel = cancelContext();
+    controller.signal.addEventListener('abort', () => cancel.emit('cancel'), { once: true });
     this.loop = runBlockingQuery({
       signal: controller.signal,
       ...(this.def.indexKind ? { indexKind: this.def.indexKind } : {}),
@@ -148,6 +151,7 @@ export class SharedWatch {
           index,
           waitMs,
           signal,
+          cancel,
         }),
       onAnswer: (body, index) => this.answer(body, index),
       onError: (error, retryInMs) => this.requestFailed(error, retryInMs),

@@ -1,5 +1,5 @@
 import type { BlockingAnswer } from '../blockingQuery';
-import type { CallSettings, ConsulHttp } from '../consulHttp';
+import type { CallSettings, CancelContext, ConsulHttp } from '../consulHttp';
 
 export interface FetchContext {
   http: ConsulHttp;
@@ -7,6 +7,8 @@ export interface FetchContext {
   index: bigint | undefined;
   waitMs: number;
   signal: AbortSignal;
+  /** The watch's cancel emitter: fires 'cancel' when `signal` aborts. */
+  cancel?: CancelContext;
 }
 
 /**
@@ -44,7 +46,13 @@ export async function blockingFetch<Raw>(
   // an agent that is away.
   const res = await ctx.http.call<Raw>(
     what,
-    { ...ctx.settings, index: ctx.index, waitMs: ctx.waitMs, signal: ctx.signal },
+    {
+      ...ctx.settings,
+      index: ctx.index,
+      waitMs: ctx.waitMs,
+      signal: ctx.signal,
+      ...(ctx.cancel ? { cancel: ctx.cancel } : {}),
+    },
     invoke,
   );
   return { index: res.index, body: res.body as Raw };
