@@ -97,13 +97,24 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return true;
 }
 
-/** Dot paths of every leaf that differs between two trees (a changed object lists its changed leaves). */
+/**
+ * Dot paths of every leaf that differs between two trees (a changed object lists its changed
+ * leaves). Identical objects are skipped at once, so between snapshots that share unchanged
+ * subtrees it visits only the changed paths.
+ */
 export function changedPaths(a: unknown, b: unknown, base = ''): string[] {
-  if (deepEqual(a, b)) return [];
-  if (!isPlainObject(a) || !isPlainObject(b)) return [base];
+  if (a === b) return [];
+  if (!isPlainObject(a) || !isPlainObject(b)) return deepEqual(a, b) ? [] : [base];
   const out: string[] = [];
-  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    out.push(...changedPaths(own(a, key), own(b, key), base ? `${base}.${key}` : key));
+  const at = (key: string) => (base ? `${base}.${key}` : key);
+  for (const key of Object.keys(a)) {
+    const inner = changedPaths(own(a, key), own(b, key), at(key));
+    for (const path of inner) out.push(path);
+  }
+  for (const key of Object.keys(b)) {
+    if (Object.hasOwn(a, key)) continue;
+    const inner = changedPaths(undefined, own(b, key), at(key));
+    for (const path of inner) out.push(path);
   }
   return out;
 }

@@ -49,9 +49,16 @@ function mergeAt(
   const input = (i: number, key: string) => (inRun[i] ? own(values[i], key) : undefined);
   const inputBefore = (i: number, key: string) =>
     inPrevRun[i] ? own(prevValues![i], key) : undefined;
+  const previous = isPlainObject(prevOut) ? prevOut : undefined;
+  if (
+    previous &&
+    prevValues &&
+    run.length === prevRun.length &&
+    run.every((i, n) => i === prevRun[n])
+  )
+    return patch(values, prevValues, run, previous, input, inputBefore);
   const keys = new Set<string>();
   for (const i of run) for (const key of Object.keys(values[i] as ConfigObject)) keys.add(key);
-  const previous = isPlainObject(prevOut) ? prevOut : undefined;
   let same = previous !== undefined && Object.keys(previous).length === keys.size;
   const out: ConfigObject = {};
   for (const key of keys) {
@@ -72,6 +79,43 @@ function mergeAt(
     assignOwn(out, key, child);
   }
   return same ? previous : Object.freeze(out);
+}
+
+/**
+ * The same layers make the result as before and only some of them changed: the previous
+ * result with just the keys those layers changed merged again, so the work is in proportion
+ * to the change, not to the number of keys.
+ */
+function patch(
+  values: readonly unknown[],
+  prevValues: readonly unknown[],
+  run: readonly number[],
+  previous: ConfigObject,
+  input: (i: number, key: string) => unknown,
+  inputBefore: (i: number, key: string) => unknown,
+): ConfigObject {
+  const touched = new Set<string>();
+  for (const i of run) {
+    const now = values[i] as ConfigObject;
+    const before = prevValues[i] as ConfigObject;
+    if (now === before) continue;
+    for (const key of Object.keys(now)) if (own(now, key) !== own(before, key)) touched.add(key);
+    for (const key of Object.keys(before)) if (!Object.hasOwn(now, key)) touched.add(key);
+  }
+  let out: ConfigObject | undefined;
+  for (const key of touched) {
+    const was = Object.hasOwn(previous, key) ? previous[key] : undefined;
+    const child = mergeAt(
+      values.map((_, i) => input(i, key)),
+      prevValues.map((_, i) => inputBefore(i, key)),
+      was,
+    );
+    if (child === was) continue;
+    out ??= { ...previous };
+    if (child === undefined) delete out[key];
+    else assignOwn(out, key, child);
+  }
+  return out ? Object.freeze(out) : previous;
 }
 
 const own = (value: unknown, key: string): unknown =>

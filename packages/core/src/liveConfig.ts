@@ -287,7 +287,9 @@ export class LiveConfig<T = ConfigObject> {
     } else next = candidate as T;
     const previous = this.value;
     const firstFromConsul = source === 'consul' && this.sourceOf === 'cache';
-    if (previous !== undefined && deepEqual(previous, next) && !firstFromConsul) return true;
+    // One pass: with shared subtrees it looks only where something changed.
+    const paths = previous === undefined ? [] : changedPaths(previous, next);
+    if (previous !== undefined && paths.length === 0 && !firstFromConsul) return true;
     this.value = deepFreeze(next);
     this.sourceOf = source;
     this.updatedAt = new Date();
@@ -299,7 +301,6 @@ export class LiveConfig<T = ConfigObject> {
     if (firstFromConsul)
       this.logger.info('Consul is reachable again; config caught up from Consul');
     if (source === 'consul') this.lastKnownGood?.save(candidate);
-    const paths = previous === undefined ? [] : changedPaths(previous, next);
     if (previous === undefined) {
       this.readiness.resolve(this.value);
       this.emit('ready', undefined);
