@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { startDevServer } from '@consul-watch/dev-server';
 import { startFaultProxy, until } from '@consul-watch/dev-server/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { record, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
 import { ConsulUnavailableError } from './errors';
@@ -200,6 +200,77 @@ describe('availability', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(proxy.requests).toBe(requests);
     expect(client.availability.available).toBe(true);
+  });
+});
+
+describe('an outage nobody listens to', () => {
+  /** A port where nothing listens (taken, then given back). */
+  async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+
+  async function outage(options: { logger?: boolean; listener?: boolean; config?: boolean }) {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      if (String(chunk).startsWith('consul-watch:')) lines.push(String(chunk));
+      return true;
+    });
+    cleanup.push(async () => spy.mockRestore());
+    const port = await freePort();
+    const nothing = () => {};
+    const client = createConsulWatch({
+      address: `127.0.0.1:${port}`,
+      token: 'secret-token-value',
+      ...(options.logger
+        ? { logger: { debug: nothing, info: nothing, warn: nothing, error: nothing } }
+        : {}),
+    });
+    cleanup.push(() => client.close());
+    const watches = options.config
+      ? [client.liveConfig({ layers: ['app/', 'shared/'] })]
+      : [client.watch({ type: 'key', key: 'a' }), client.watch({ type: 'key', key: 'b' })];
+    if (options.listener) for (const w of watches) w.on('error', nothing);
+    await until(
+      () => watches.every((w) => w.status.state === 'unavailable'),
+      5_000,
+      () => 'unavailable',
+    );
+    // Long enough for several probes: none of them may add a line.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const duringOutage = [...lines];
+    const dev = await startDevServer({ port });
+    cleanup.push(() => dev.close());
+    await until(
+      () => watches.every((w) => w.status.state === 'connected'),
+      10_000,
+      () => 'connected',
+    );
+    return { duringOutage, lines, port };
+  }
+
+  it('says so on stderr once when it starts and once when Consul answers again, naming the address and never the token', async () => {
+    const { duringOutage, lines, port } = await outage({});
+    expect(duringOutage).toHaveLength(1);
+    expect(duringOutage[0]).toContain(`cannot reach Consul at http://127.0.0.1:${port}`);
+    expect(duringOutage[0]).toContain('address option');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/Consul answers again after \d+\.\d s/);
+    expect(lines.join('')).not.toContain('secret-token-value');
+  });
+
+  it('says it once for a live config of several layers too', async () => {
+    const { lines } = await outage({ config: true });
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toContain('config from app/, shared/');
+  });
+
+  it('stays silent when a logger (even a silent one) or an error listener is there to hear it', async () => {
+    expect((await outage({ logger: true })).lines).toEqual([]);
+    expect((await outage({ listener: true })).lines).toEqual([]);
   });
 });
 

@@ -47,6 +47,10 @@ export interface Connection {
     rejectUnauthorized: boolean;
   };
   logger: Logger;
+  /** Whether the caller gave a logger (even a silent one): if not, outages nobody hears go to stderr. */
+  loggerGiven: boolean;
+  /** Where the address came from, so a message can point at the right place to fix it. */
+  addressFrom: 'option' | 'CONSUL_HTTP_ADDR' | 'default';
 }
 
 /**
@@ -222,5 +226,12 @@ export function resolveConnection(
     prefix,
     tls,
     logger: options.logger ?? silentLogger,
+    loggerGiven: options.logger !== undefined,
+    addressFrom:
+      options.address !== undefined
+        ? 'option'
+        : env.CONSUL_HTTP_ADDR !== undefined
+          ? 'CONSUL_HTTP_ADDR'
+          : 'default',
   };
 }

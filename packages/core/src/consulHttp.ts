@@ -39,6 +39,14 @@ export interface CallSettings {
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
+/** What to check when Consul cannot be reached, by where its address came from. */
+const CHECK_ADDRESS: Record<Connection['addressFrom'], string> = {
+  option: 'Is the agent running, and is the address option right?',
+  CONSUL_HTTP_ADDR: 'Is the agent running, and is CONSUL_HTTP_ADDR right?',
+  default:
+    'Is an agent running there? No address was given: set CONSUL_HTTP_ADDR or the address option.',
+};
+
 /** What the `consul` client takes as `ctx`: it aborts the request in flight on 'cancel'. */
 export type CancelContext = EventEmitter & { includeResponse: boolean };
 
@@ -196,7 +204,7 @@ export class ConsulHttp {
     }
     const code = e.code ?? (/timed out/.test(e.message ?? '') ? 'ETIMEDOUT' : 'an error');
     return new ConsulUnavailableError(
-      `${what}: cannot reach Consul at ${where} (${code}). Is the agent running and CONSUL_HTTP_ADDR right?`,
+      `${what}: cannot reach Consul at ${where} (${code}). ${CHECK_ADDRESS[this.connection.addressFrom]}`,
     );
   }
 

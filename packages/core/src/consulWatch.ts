@@ -16,6 +16,7 @@ import {
   type ServiceRegistrationOptions,
 } from './registration';
 import { checkEngine, type EngineOptions } from './sharedWatch';
+import { UnheardOutage } from './unheard';
 import { Watch, type WatchOptions } from './watch';
 import { WatchHub } from './watchHub';
 import type { WatchChange, WatchSpec } from './watchTypes';
@@ -83,6 +84,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
   if (options.watch !== undefined) checkEngine(options.watch, 'watch defaults');
   if (options.availability !== undefined) checkAvailability(options.availability);
   const http = new ConsulHttp(connection);
+  const unheard = new UnheardOutage(!connection.loggerGiven);
   const monitor = new AvailabilityMonitor(
     async (signal, timeoutMs) => {
       // Not marked idempotent: a reset probe is a failed probe, not a reason for a second connection.
@@ -165,6 +167,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         initial === undefined ? {} : { initial },
         connection.logger,
         onChange as never,
+        unheard,
       );
       watches.add(watch);
       return watch as never;
@@ -174,6 +177,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         (spec, onChange) => client.watch(spec as WatchRequest, onChange as never) as never,
         liveOptions,
         connection.logger,
+        unheard,
       );
       configs.add(config as LiveConfig<unknown>);
       return config;

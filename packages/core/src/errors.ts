@@ -108,3 +108,9 @@ export class NotReadyError extends ConsulWatchError {
     super('NOT_READY', message);
   }
 }
+
+/** Errors of reaching Consul, which come and go in spells (unavailable, refused); the rest are about data or handlers. */
+export const isConnectionError = (error: ConsulWatchError): boolean =>
+  error instanceof ConsulUnavailableError ||
+  error instanceof PermissionDeniedError ||
+  error instanceof ConsulRequestError;

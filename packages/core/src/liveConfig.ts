@@ -12,17 +12,17 @@ import {
 } from './configTree';
 import {
   ConfigValidationError,
-  ConsulRequestError,
   ConsulUnavailableError,
   type ConsulWatchError,
   HandlerError,
-  PermissionDeniedError,
+  isConnectionError,
 } from './errors';
 import { LastKnownGoodFile } from './lastKnownGood';
 import { type LayerMerge, mergeLayers } from './layerMerge';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
 import type { WatchState, WatchStatus } from './sharedWatch';
+import type { UnheardOutage } from './unheard';
 import type { Watch } from './watch';
 import type { KvChange, WatchChange, WatchSettings, WatchSpec } from './watchTypes';
 
@@ -55,12 +55,6 @@ type Listeners<T> = {
   recovered: Set<(info: { downMs: number }) => void>;
   ready: Set<() => void>;
 };
-
-/** Errors of reaching Consul, which come and go in spells; the rest are about the data. */
-const isConnectionError = (error: ConsulWatchError) =>
-  error instanceof ConsulUnavailableError ||
-  error instanceof PermissionDeniedError ||
-  error instanceof ConsulRequestError;
 
 const STATE_RANK: Record<WatchState, number> = {
   connected: 0,
@@ -109,6 +103,7 @@ export class LiveConfig<T = ConfigObject> {
     ) => Watch<'key' | 'keyprefix'>,
     private readonly options: LiveConfigOptions<T>,
     private readonly logger: Logger,
+    private readonly unheard?: UnheardOutage,
   ) {
     if (!Array.isArray(options.layers) || options.layers.length === 0) {
       throw new TypeError(
@@ -323,6 +318,7 @@ export class LiveConfig<T = ConfigObject> {
     const downMs = Date.now() - this.spell.since;
     this.spell = undefined;
     this.lastError = undefined;
+    if (this.listeners.error.size === 0) this.unheard?.recovered(this.describe(), downMs);
     for (const listener of [...this.listeners.recovered])
       this.safely(() => listener({ downMs }), false);
   }
@@ -333,6 +329,7 @@ export class LiveConfig<T = ConfigObject> {
       // Every layer's watch reports the same outage: the config reports it once.
       if (this.spell?.code === error.code) return;
       this.spell = { code: error.code, since: this.spell?.since ?? Date.now() };
+      if (this.listeners.error.size === 0) this.unheard?.failed(error);
     }
     this.report(error);
     if (
@@ -350,6 +347,10 @@ export class LiveConfig<T = ConfigObject> {
     const saved = await file.load();
     if (!saved || this.value !== undefined || this.closed) return;
     await this.commit(saved.config, 'cache', saved.savedAt);
+  }
+
+  private describe(): string {
+    return `config from ${this.layers.map((l) => l.layer.path).join(', ')}`;
   }
 
   private report(error: ConsulWatchError): void {

@@ -1,8 +1,9 @@
-import { type ConsulWatchError, HandlerError } from './errors';
+import { type ConsulWatchError, HandlerError, isConnectionError } from './errors';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
 import type { SharedWatch, WatchStatus } from './sharedWatch';
 import { Subscriber } from './subscriber';
+import type { UnheardOutage } from './unheard';
 import type { WatchChange, WatchTypeName } from './watchTypes';
 
 export interface WatchOptions {
@@ -45,6 +46,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     private readonly options: WatchOptions,
     private readonly logger: Logger,
     callback?: (change: WatchChange<T>) => void | Promise<void>,
+    private readonly unheard?: UnheardOutage,
   ) {
     if (callback) this.listeners.change.add(callback);
     this.main = this.subscribe(async (change) => {
@@ -176,6 +178,8 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
       onError: (error) => {
         // Only the main subscriber reports, so each error reaches the listeners once.
         if (subscriber !== this.main) return;
+        if (this.listeners.error.size === 0 && isConnectionError(error))
+          this.unheard?.failed(error);
         for (const listener of [...this.listeners.error]) {
           try {
             listener(error);
@@ -189,6 +193,8 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
       },
       onRecovered: (downMs) => {
         if (subscriber !== this.main) return;
+        if (this.listeners.error.size === 0)
+          this.unheard?.recovered(`watch ${this.description}`, downMs);
         for (const listener of [...this.listeners.recovered]) {
           try {
             listener({ downMs });
