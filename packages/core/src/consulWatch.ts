@@ -66,6 +66,11 @@ export interface ConsulWatch {
    * could not reach it until the availability probe is answered again.
    */
   readonly availability: AvailabilityStatus;
+  /**
+   * Stops every watch and live config of this client (as their own `stop()`/`close()` do) and
+   * keeps the client: KV calls, registrations and new watches go on working.
+   */
+  stopWatches(): Promise<void>;
   /** Stops every watch and releases every socket and timer. */
   close(): Promise<void>;
 }
@@ -172,12 +177,13 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       watches.add(watch);
       return watch as never;
     },
-    liveConfig(liveOptions) {
-      const config = new LiveConfig(
+    liveConfig<T>(liveOptions: LiveConfigOptions<T>) {
+      const config: LiveConfig<T> = new LiveConfig<T>(
         (spec, onChange) => client.watch(spec as WatchRequest, onChange as never) as never,
         liveOptions,
         connection.logger,
         unheard,
+        (): void => void configs.delete(config as LiveConfig<unknown>),
       );
       configs.add(config as LiveConfig<unknown>);
       return config;
@@ -198,6 +204,10 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         c.status.leader(o),
       );
       return { leader: res.body ?? '', latencyMs: performance.now() - started };
+    },
+    async stopWatches() {
+      await Promise.all([...configs].map((c) => c.close()));
+      await Promise.all([...watches].map((w) => w.stop()));
     },
     async close() {
       closed = true;

@@ -104,6 +104,8 @@ export class LiveConfig<T = ConfigObject> {
     private readonly options: LiveConfigOptions<T>,
     private readonly logger: Logger,
     private readonly unheard?: UnheardOutage,
+    /** Called once `close()` has released everything. */
+    private readonly released?: () => void,
   ) {
     if (!Array.isArray(options.layers) || options.layers.length === 0) {
       throw new TypeError(
@@ -210,6 +212,7 @@ export class LiveConfig<T = ConfigObject> {
     await Promise.all(this.watches.map((w) => w.stop()));
     await this.building;
     await this.lastKnownGood?.flushed();
+    this.released?.();
   }
 
   private onLayerChange(layer: LayerState, change: KvChange & { initial: boolean }): void {

@@ -55,6 +55,40 @@ describe('sharing', () => {
   });
 });
 
+describe('stopWatches', () => {
+  it('stops every watch and live config of the client and keeps the client working', async () => {
+    const { dev, client } = await setup();
+    const prefix = uniquePrefix('stopall');
+    const delivered: string[] = [];
+    const watches = [
+      client.watch({ type: 'keyprefix', prefix, initial: false }, () => void delivered.push('a')),
+      client.watch(
+        { type: 'key', key: `${prefix}k`, initial: false },
+        () => void delivered.push('b'),
+      ),
+    ];
+    const config = client.liveConfig({ layers: [prefix] });
+    await Promise.all([...watches.map((w) => w.ready(5_000)), config.ready(5_000)]);
+    expect(client.activeQueries).toBe(2);
+    await client.stopWatches();
+    expect(client.activeQueries).toBe(0);
+    // The server sees the aborted requests' sockets close a moment later.
+    await until(
+      () => dev.parkedQueries === 0,
+      5_000,
+      () => `${dev.parkedQueries} still parked`,
+    );
+    await client.kv.put(`${prefix}k`, 'after');
+    expect(await client.kv.getString(`${prefix}k`)).toBe('after');
+    expect(delivered).toEqual([]);
+    expect(config.get('k')).toBeUndefined();
+    // New watches work on the same client.
+    const again = record(client.watch({ type: 'key', key: `${prefix}k` }));
+    const first = await again.until((c) => c.initial);
+    expect(first.entries.get(`${prefix}k`)?.value.toString()).toBe('after');
+  });
+});
+
 describe('delivery', () => {
   it('reports a throwing or rejecting handler and goes on delivering', async () => {
     const { client } = await setup();
