@@ -63,14 +63,18 @@ export function normaliseLayer(layer: ConfigLayer, settings: WatchSettings, i: n
           spec: { ...settings, type: 'key', key: layer },
         };
   }
-  if ('prefix' in layer)
+  if ('prefix' in layer) {
+    // A layer prefix is a folder: { prefix: 'config/app' } must not also read 'config/app2/'.
+    const folder =
+      layer.prefix === '' || layer.prefix.endsWith('/') ? layer.prefix : `${layer.prefix}/`;
     return {
       ...base,
       kind: 'tree',
-      path: layer.prefix,
+      path: folder,
       format: layer.format,
-      spec: { ...settings, type: 'keyprefix', prefix: layer.prefix },
+      spec: { ...settings, type: 'keyprefix', prefix: folder },
     };
+  }
   return {
     ...base,
     kind: 'document',

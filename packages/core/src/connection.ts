@@ -26,7 +26,7 @@ export interface ConnectionOptions {
   key?: string | Buffer;
   /** Consistency mode of reads. Default 'default'. */
   consistency?: Consistency;
-  /** Prefix applied to every KV path (`app/` makes `get('db')` read `app/db`). */
+  /** Folder applied to every KV path: `'app'` or `'app/'` makes `get('db')` read `app/db`. */
   prefix?: string;
   logger?: Logger;
 }
@@ -204,6 +204,8 @@ export function resolveConnection(
     throw new InvalidInputError(`prefix must be a string such as 'app/', got ${typeof prefix}`);
   if (prefix.startsWith('/'))
     throw new InvalidInputError(`prefix ${JSON.stringify(prefix)} must not begin with '/'`);
+  // A folder, as in Consul's own tools and Spring Cloud Consul: 'myapp' and 'myapp/' are one.
+  const folder = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
   const secure = url.protocol === 'https:';
   const verify =
     options.verify ?? envFlag(env.CONSUL_HTTP_SSL_VERIFY, 'CONSUL_HTTP_SSL_VERIFY') ?? true;
@@ -223,7 +225,7 @@ export function resolveConnection(
     token,
     datacenter: options.datacenter ?? (env.CONSUL_DATACENTER || undefined),
     consistency,
-    prefix,
+    prefix: folder,
     tls,
     logger: options.logger ?? silentLogger,
     loggerGiven: options.logger !== undefined,

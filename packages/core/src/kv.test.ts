@@ -26,6 +26,22 @@ afterAll(async () => {
 });
 
 describe('KvClient', () => {
+  it("treats the client's prefix as a folder: 'app' and 'app/' both put 'db' at 'app/db'", async () => {
+    const bare = new ConsulHttp(
+      resolveConnection({ address: agent.address, prefix: `${prefix}folder` }),
+    );
+    const root = new ConsulHttp(resolveConnection({ address: agent.address }));
+    try {
+      await new KvClient(bare).put('db', 'one');
+      expect(await new KvClient(root).getString(`${prefix}folder/db`)).toBe('one');
+      expect(await new KvClient(root).getString(`${prefix}folderdb`)).toBeUndefined();
+      expect((await new KvClient(bare).list('')).map((e) => e.key)).toEqual(['db']);
+    } finally {
+      bare.close();
+      root.close();
+    }
+  });
+
   it('round-trips strings, bytes and JSON values', async () => {
     await kv.put('s', 'hello');
     await kv.put('b', Buffer.from([0, 255, 1, 128]));

@@ -238,6 +238,17 @@ it('reports a corrupt last-known-good file, does not use it, and leaves it as it
   expect(await readFile(file, 'utf8')).toBe('not json');
 });
 
+describe('live config layers', () => {
+  it('reads a { prefix } layer as a folder: its name with or without the slash, never a sibling folder', async () => {
+    const prefix = uniquePrefix('folder');
+    await f.client.kv.put(`${prefix}cfg/level`, 'info');
+    await f.client.kv.put(`${prefix}cfg2/level`, 'sibling');
+    const config = f.client.liveConfig({ layers: [{ prefix: `${prefix}cfg` }] });
+    closing.push(() => config.close());
+    expect(await config.ready(5_000)).toEqual({ level: 'info' });
+  });
+});
+
 describe('live config at scale', () => {
   it('a change to one of 1,000 keys calls only that path’s subscribers and keeps every unchanged subtree', async () => {
     const prefix = uniquePrefix('thousand');

@@ -8,7 +8,7 @@ import type {
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 
 export interface ConsulConfigSection {
-  /** KV layers of the live config, in order (later wins). A string or a list. */
+  /** Folders of keys, each a tree layer of the live config, in order (later wins): 'config/my-app' or 'config/my-app/'. A string or a list. Documents go in `layers`. */
   prefix?: string | string[];
   layers?: ConfigLayer[];
   format?: TreeFormat;

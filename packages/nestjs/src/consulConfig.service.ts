@@ -35,7 +35,8 @@ export class ConsulConfigService<T = Record<string, unknown>>
         : Array.isArray(section.prefix)
           ? section.prefix
           : [section.prefix];
-    const layers = [...prefixes, ...(section.layers ?? [])];
+    // `prefix` names folders of keys: 'config/my-app' and 'config/my-app/' are one tree layer.
+    const layers = [...prefixes.map((prefix) => ({ prefix })), ...(section.layers ?? [])];
     this.live = consul.client.liveConfig<T>({
       layers,
       ...(section.format ? { format: section.format } : {}),

@@ -146,7 +146,8 @@ describe('ConsulModule', () => {
           imports: [
             ConfigModule.forRoot({
               ignoreEnvFile: true,
-              load: [() => ({ consul: { address: agent.address, prefix } })],
+              // The folder named without its trailing slash, as Spring Cloud Consul users write it.
+              load: [() => ({ consul: { address: agent.address, prefix: prefix.slice(0, -1) } })],
             }),
           ],
           inject: [ConfigService],
