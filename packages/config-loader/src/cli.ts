@@ -8,7 +8,7 @@ import {
   InvalidInputError,
   parseCommandLine,
 } from '@consul-watch/core';
-import { type ConsulEnvOptions, loadConsulEnv } from './consulEnv';
+import { type ConsulEnvOptions, FALLBACK_HINT, loadConsulEnv } from './consulEnv';
 import { watchConsulEnv } from './watchConsulEnv';
 
 const usage = `consul-env: run a program with its environment from a Consul KV prefix
@@ -167,6 +167,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: Error) => {
-  console.error(`consul-env: ${error.message}`);
+  // Messages of the API name its options; here the user typed flags.
+  const message = error.message.replace(
+    FALLBACK_HINT,
+    'Pass --last-known-good FILE or --dotenv FILE for a fallback.',
+  );
+  console.error(`consul-env: ${message}`);
   process.exit(1);
 });

@@ -15,6 +15,9 @@ import { parseDotenv } from './dotenv';
 import { mapEntries, type NameOptions } from './envNames';
 import { expandValues } from './expand';
 
+/** How an API caller gets a fallback; the CLI says it with its own flags instead. */
+export const FALLBACK_HINT = 'Set the lastKnownGoodFile or dotenvFile option for a fallback.';
+
 export interface ConsulEnvOptions extends NameOptions {
   /** The KV prefix whose keys become variables (`app/env/` → `app/env/db/host` is `DB_HOST`). */
   prefix: string;
@@ -200,7 +203,7 @@ export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEn
         source = 'dotenv';
       } else {
         throw new ConsulUnavailableError(
-          `Cannot load the environment from Consul prefix ${JSON.stringify(prefix)}: ${error.message} Set lastKnownGoodFile or dotenvFile for a fallback.`,
+          `Cannot load the environment from Consul prefix ${JSON.stringify(prefix)}: ${error.message} ${FALLBACK_HINT}`,
         );
       }
     }

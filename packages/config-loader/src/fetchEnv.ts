@@ -1,7 +1,7 @@
 // Run by the preload entry in a child process: loads the environment from Consul as
 // CONSUL_ENV_* describe and prints it as JSON, so the preload can stay synchronous.
 import { consoleLogger } from '@consul-watch/core';
-import { loadConsulEnv } from './consulEnv';
+import { FALLBACK_HINT, loadConsulEnv } from './consulEnv';
 import { optionsFromEnv } from './envOptions';
 
 try {
@@ -13,6 +13,11 @@ try {
   });
   process.stdout.write(JSON.stringify(result));
 } catch (error) {
-  process.stderr.write(`consul-env: ${(error as Error).message}\n`);
+  // This runs from environment variables: name those, not the API's options.
+  const message = (error as Error).message.replace(
+    FALLBACK_HINT,
+    'Set CONSUL_ENV_LAST_KNOWN_GOOD or CONSUL_ENV_DOTENV to a file for a fallback.',
+  );
+  process.stderr.write(`consul-env: ${message}\n`);
   process.exit(1);
 }

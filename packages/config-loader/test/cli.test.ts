@@ -135,6 +135,22 @@ describe('consul-env', () => {
     expect(forwarded.out).toContain('got SIGTERM');
   });
 
+  it('with Consul unreachable and no fallback, says which flags give one', async () => {
+    const run = start([
+      '--once',
+      '--http-addr',
+      '127.0.0.1:1',
+      '--prefix',
+      'cli/none/',
+      '--',
+      process.execPath,
+      app,
+    ]);
+    expect(await run.exited).toBe(1);
+    expect(run.err).toContain('--last-known-good FILE or --dotenv FILE');
+    expect(run.err).not.toContain('lastKnownGoodFile');
+  });
+
   it('stops without starting the program when asked to stop while Consul is still unreachable', async () => {
     const run = start([
       '--http-addr',
@@ -242,5 +258,8 @@ describe('preload', () => {
     expect(result.err).toMatch(
       /consul-env: Cannot load the environment from Consul prefix "cli\/preload\/"/,
     );
+    // It names what this user can set: environment variables, not the API's option names.
+    expect(result.err).toContain('CONSUL_ENV_LAST_KNOWN_GOOD or CONSUL_ENV_DOTENV');
+    expect(result.err).not.toContain('lastKnownGoodFile');
   });
 });

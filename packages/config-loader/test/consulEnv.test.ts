@@ -93,7 +93,7 @@ describe('loadConsulEnv', () => {
     );
     expect(error).toBeInstanceOf(ConsulUnavailableError);
     expect((error as Error).message).toMatch(
-      /Cannot load the environment from Consul prefix "app\/env\/".*Set lastKnownGoodFile or dotenvFile/,
+      /Cannot load the environment from Consul prefix "app\/env\/".*Set the lastKnownGoodFile or dotenvFile option/,
     );
   });
 

@@ -21,14 +21,20 @@ export function formatOfKey(key: string): ValueFormat {
 }
 
 /** Decodes a stored value; a value that is not the JSON/YAML it should be names its key. */
-export function decodeValue(bytes: Buffer, format: ValueFormat, key: string): unknown {
+export function decodeValue(
+  bytes: Buffer,
+  format: ValueFormat,
+  key: string,
+  /** A watch keeps the key's last good value; a one-off read has none to keep. */
+  keepsLastGood = false,
+): unknown {
   const text = bytes.toString('utf8');
   if (format === 'text') return text;
   try {
     return format === 'json' ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     throw new DecodeError(
-      `Value of key ${JSON.stringify(key)} is not valid ${format.toUpperCase()}: ${(error as Error).message.split('\n')[0]}. Fix the value in Consul; the last good value stays in use.`,
+      `Value of key ${JSON.stringify(key)} is not valid ${format.toUpperCase()}: ${(error as Error).message.split('\n')[0]}. Fix the value in Consul${keepsLastGood ? '; the last good value stays in use' : ''}.`,
       key,
       { cause: error },
     );

@@ -151,7 +151,7 @@ export class LayerState {
             // plain text after all
           }
         }
-      } else value = decodeValue(entry.value, format, entry.key);
+      } else value = decodeValue(entry.value, format, entry.key, true);
       if (kind === 'document' && !isPlainObject(value)) {
         throw new DecodeError(
           `Key ${JSON.stringify(entry.key)} must hold a ${format.toUpperCase()} object to be a config layer; it holds ${Array.isArray(value) ? 'an array' : typeof value}. The last good config stays in use.`,

@@ -76,6 +76,8 @@ describe('KvClient', () => {
     expect(error).toBeInstanceOf(DecodeError);
     expect((error as DecodeError).key).toBe('broken.json');
     expect((error as Error).message).toContain('broken.json');
+    // A one-off read has no last good value to fall back on, so it does not promise one.
+    expect((error as Error).message).not.toContain('last good value');
   });
 
   it('stores flags and honours cas on put and delete', async () => {
