@@ -1,4 +1,4 @@
-import type { ConfigChangeEvent, LiveConfig } from '@consul-watch/core';
+import type { ConfigChangeEvent, DecodeError, LiveConfig } from '@consul-watch/core';
 import {
   Inject,
   Injectable,
@@ -62,6 +62,11 @@ export class ConsulConfigService<T = Record<string, unknown>>
   /** The value at a dot path (`db.pool.size`), or `fallback`. */
   get<V = unknown>(path: string, fallback?: V): V {
     return this.config.get<V>(path, fallback);
+  }
+
+  /** @internal where @ConsulValue reports a value that does not fit its property's type. */
+  reportValueError(error: DecodeError): void {
+    this.logger.warn(error.message);
   }
 
   /** The current frozen config; undefined only before the first (with onUnavailable: 'start'). */

@@ -369,6 +369,36 @@ describe('@ConsulValue', () => {
     }).toThrow(/reads "db.pool.size" from Consul and cannot be assigned/);
   });
 
+  it('turns text into the property type, and keeps the last good value when it does not fit, reporting it once', async () => {
+    const prefix = unique('typed');
+    await kv.kv.put(`${prefix}limits/rpm`, '42');
+    await kv.kv.put(`${prefix}flags/beta`, 'true');
+    @Injectable()
+    class Limits {
+      @ConsulValue('limits.rpm', 60) readonly perMinute!: number;
+      @ConsulValue('flags.beta', false) readonly beta!: boolean;
+      @ConsulValue('limits.rpm') readonly asText!: string;
+    }
+    const app = await start({ address: agent.address, config: { prefix } }, [Limits]);
+    const limits = app.get(Limits);
+    expect([limits.perMinute, limits.beta, limits.asText]).toEqual([42, true, '42']);
+    const warned: string[] = [];
+    const config = app.get(ConsulConfigService);
+    const report = config.reportValueError.bind(config);
+    config.reportValueError = (error) => {
+      warned.push(error.message);
+      report(error);
+    };
+    const changed = firstValueFrom(config.changes$.pipe(take(1)));
+    await kv.kv.put(`${prefix}limits/rpm`, 'abc');
+    await changed;
+    expect([limits.perMinute, limits.perMinute, limits.asText]).toEqual([42, 42, 'abc']);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(
+      /Limits\.perMinute is a number .* "abc"; it keeps its last good value 42/,
+    );
+  });
+
   it('refuses an empty path where the decorator is written', () => {
     expect(() => ConsulValue('')).toThrow(/needs a dot path/);
   });
