@@ -1,9 +1,10 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/cli.ts'],
+  entry: ['src/index.ts', 'src/internal.ts', 'src/cli.ts'],
   format: ['esm', 'cjs'],
-  dts: true,
+  // Members marked @internal (constructors that take core's private parts) stay out of the types.
+  dts: { compilerOptions: { stripInternal: true } },
   clean: true,
   sourcemap: true,
   target: 'node20',

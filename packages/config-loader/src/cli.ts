@@ -6,8 +6,8 @@ import {
   consoleLogger,
   createConsulWatch,
   InvalidInputError,
-  parseCommandLine,
 } from '@consul-watch/core';
+import { parseCommandLine } from '@consul-watch/core/internal';
 import { type ConsulEnvOptions, FALLBACK_HINT, loadConsulEnv } from './consulEnv';
 import { watchConsulEnv } from './watchConsulEnv';
 

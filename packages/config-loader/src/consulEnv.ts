@@ -9,8 +9,8 @@ import {
   type KvEntry,
   type Logger,
   silentLogger,
-  writeFileAtomic,
 } from '@consul-watch/core';
+import { writeFileAtomic } from '@consul-watch/core/internal';
 import { parseDotenv } from './dotenv';
 import { mapEntries, type NameOptions } from './envNames';
 import { expandValues } from './expand';

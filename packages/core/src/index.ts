@@ -1,5 +1,4 @@
 export type { StandardSchemaV1 } from '@standard-schema/spec';
-export { writeFileAtomic } from './atomicFile';
 export {
   type AvailabilityOptions,
   type AvailabilityStatus,
@@ -7,14 +6,8 @@ export {
 } from './availability';
 export type { BackoffOptions } from './backoff';
 export type { ValueFormat } from './codec';
-export { type CommandLine, type FlagValues, parseCommandLine } from './commandLine';
-export { type ConfigObject, getPath, pickPaths } from './configTree';
-export {
-  type Connection,
-  type ConnectionOptions,
-  type Consistency,
-  resolveConnection,
-} from './connection';
+export type { ConfigObject } from './configTree';
+export type { ConnectionOptions, Consistency } from './connection';
 export {
   type ConsulWatch,
   type ConsulWatchOptions,

@@ -101,6 +101,7 @@ export class KvClient {
   /** Settings for calls that are safe to send twice. */
   private readonly idempotent: CallSettings;
 
+  /** @internal use `client.kv` */
   constructor(
     private readonly http: ConsulHttp,
     private readonly settings: CallSettings = {},

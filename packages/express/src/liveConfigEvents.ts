@@ -1,9 +1,5 @@
-import {
-  type ConfigChangeEvent,
-  InvalidInputError,
-  type LiveConfig,
-  pickPaths,
-} from '@consul-watch/core';
+import { type ConfigChangeEvent, InvalidInputError, type LiveConfig } from '@consul-watch/core';
+import { pickPaths } from '@consul-watch/core/internal';
 import type { Request, Response } from 'express';
 
 export interface LiveConfigEventsOptions {

@@ -22,11 +22,11 @@ import {
   type KvClient,
   type LiveConfigOptions,
   PermissionDeniedError,
-  resolveConnection,
   scriptHandler,
   TimeoutError,
   type WatchRequest,
 } from '@consul-watch/core';
+import { resolveConnection } from '@consul-watch/core/internal';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { consulConfig } from '@consul-watch/express';
 import { ConsulModule, ConsulValue, OnConsulChange } from '@consul-watch/nestjs';

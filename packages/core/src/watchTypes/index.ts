@@ -16,8 +16,18 @@ import { type EventChange, type EventParams, eventWatch } from './event';
 import { type KvChange, keyprefixWatch, keyWatch } from './kv';
 import type { WatchType } from './watchType';
 
+/** The seven watch types of Consul's own `consul watch`, spelled out so the public types stay free of the modules behind them. */
+export type WatchTypeName =
+  | 'key'
+  | 'keyprefix'
+  | 'services'
+  | 'nodes'
+  | 'service'
+  | 'checks'
+  | 'event';
+
 /** The seven watch types of Consul's own `consul watch`. */
-export const watchTypes = {
+export const watchTypes: Record<WatchTypeName, AnyWatchType> = {
   key: keyWatch,
   keyprefix: keyprefixWatch,
   services: servicesWatch,
@@ -25,9 +35,7 @@ export const watchTypes = {
   service: serviceWatch,
   checks: checksWatch,
   event: eventWatch,
-} as const;
-
-export type WatchTypeName = keyof typeof watchTypes;
+};
 
 /** Settings every watch takes; a watch with different settings is a different watch. */
 export interface WatchSettings {

@@ -1,0 +1,6 @@
+// @consul-watch/core/internal: what the @consul-watch packages share with core and users do
+// not need. Not public API: it may change in any release, without notice.
+export { writeFileAtomic } from './atomicFile';
+export { type CommandLine, type FlagValues, parseCommandLine } from './commandLine';
+export { getPath, pickPaths } from './configTree';
+export { type Connection, resolveConnection } from './connection';
