@@ -9,11 +9,43 @@ import { consoleLogger, createConsulWatch } from '../packages/core/dist/index.js
 import { startDevServer } from '../packages/dev-server/dist/index.js';
 
 const once = process.argv.includes('--once');
+const started = [];
+
+/**
+ * Starts one part on its port. A taken port ends the demo with one line that names the
+ * variable to set, instead of a stack trace.
+ */
+async function onPort(what, variable, port, start) {
+  try {
+    const part = await start();
+    if (part?.close) started.push(part);
+    return part;
+  } catch (error) {
+    if (error?.code !== 'EADDRINUSE') throw error;
+    console.error(
+      `demo: port ${port} for ${what} is taken; set ${variable} to a free port, for example ${variable}=${port + 100} pnpm demo`,
+    );
+    for (const part of started.reverse()) await part.close().catch(() => {});
+    process.exit(1);
+  }
+}
+
 let dev;
 let address = process.env.CONSUL_HTTP_ADDR;
 if (address) console.log(`demo: using the Consul agent at ${address}`);
-else {
-  dev = await startDevServer({ port: Number(process.env.DEMO_CONSUL_PORT ?? 0) });
+else if (process.env.DEMO_CONSUL_PORT) {
+  const port = Number(process.env.DEMO_CONSUL_PORT);
+  dev = await onPort('the embedded Consul dev-server', 'DEMO_CONSUL_PORT', port, () =>
+    startDevServer({ port }),
+  );
+} else {
+  // Consul's own port when it is free, so the curl lines below read like Consul's docs.
+  dev = await startDevServer({ port: 8500 }).catch((error) =>
+    error?.code === 'EADDRINUSE' ? startDevServer({ port: 0 }) : Promise.reject(error),
+  );
+  started.push(dev);
+}
+if (dev) {
   address = dev.address;
   console.log(`demo: no CONSUL_HTTP_ADDR set; started the embedded dev-server at ${dev.url}`);
 }
@@ -26,11 +58,14 @@ const watch = consul.watch({ type: 'keyprefix', prefix: 'demo/', initial: false 
 });
 await watch.ready(5_000);
 
-const express = await startExpressDemo({
-  consulAddress: address,
-  port: Number(process.env.PORT ?? 3000),
-  logger: consoleLogger('express-demo'),
-});
+const expressPort = Number(process.env.PORT ?? 3000);
+const express = await onPort('the Express demo', 'PORT', expressPort, () =>
+  startExpressDemo({
+    consulAddress: address,
+    port: expressPort,
+    logger: consoleLogger('express-demo'),
+  }),
+);
 console.log(
   `demo: the live settings page is at ${express.url} (JSON at ${express.url}/api/settings)`,
 );
@@ -40,14 +75,27 @@ const nestLines = new Set(['ChangeLog', 'ConsulRegistration', 'OnConsulChange', 
 const nestLog = (print) => (message, context) => {
   if (nestLines.has(context) || print !== console.log) print(`nestjs-demo: ${message}`);
 };
-const nest = await startNestDemo({
-  consulAddress: address,
-  port: Number(process.env.NEST_PORT ?? 3001),
-  logger: { log: nestLog(console.log), warn: nestLog(console.warn), error: nestLog(console.error) },
-});
+const nestPort = Number(process.env.NEST_PORT ?? 3001);
+const nest = await onPort('the NestJS demo', 'NEST_PORT', nestPort, () =>
+  startNestDemo({
+    consulAddress: address,
+    port: nestPort,
+    logger: {
+      log: nestLog(console.log),
+      warn: nestLog(console.warn),
+      error: nestLog(console.error),
+    },
+  }),
+);
 console.log(`demo: the NestJS API is at ${nest.url} (feature flags at ${nest.url}/flags)`);
 
 let restarted;
+let envUrl = '(see its "listening on" line)';
+let listening;
+let sawRestart = false;
+const envListeningAgain = new Promise((resolve) => {
+  listening = resolve;
+});
 const envRestarted = new Promise((resolve) => {
   restarted = resolve;
 });
@@ -55,7 +103,13 @@ const envDemo = await startConfigLoaderDemo({
   consulAddress: address,
   onLine: (line) => {
     console.log(line);
-    if (line.includes('started with') && line.includes('hi from the demo')) restarted();
+    const url = /listening on (http:\/\/\S+)/.exec(line)?.[1];
+    if (url) envUrl = url;
+    if (url && sawRestart) listening();
+    if (line.includes('started with') && line.includes('hi from the demo')) {
+      sawRestart = true;
+      restarted();
+    }
   },
 });
 
@@ -103,13 +157,28 @@ const stop = async () => {
   await dev?.close();
   process.exit(0);
 };
-if (once) await stop();
+// The restarted plain app says where it listens a moment after it starts.
+await Promise.race([envListeningAgain, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+const urls = [
+  [express.url, 'the Express page (updates live)'],
+  [`${express.url}/api/settings`, 'its settings as JSON'],
+  [`${nest.url}/flags`, 'NestJS: feature flags (ConsulConfigService, @ConsulValue)'],
+  [`${nest.url}/config`, 'NestJS: the whole config'],
+  [`${nest.url}/changes`, 'NestJS: what its @OnConsulChange handlers saw'],
+  [`${nest.url}/health`, 'NestJS: Consul health, terminus-style'],
+  [envUrl, 'the plain Node app consul-env runs (a new port after each restart)'],
+  [`http://${address}/v1/kv/demo/?recurse`, "Consul's KV under demo/"],
+];
 console.log(`
+demo: everything that runs now:
+${urls.map(([url, what]) => `  ${url.padEnd(44)} ${what}`).join('\n')}
+
 demo: open ${express.url} and change something yourself, for example:
   curl -X PUT -d 'Changed with curl' http://${address}/v1/kv/demo/express/site/banner
   curl -X PUT -d light http://${address}/v1/kv/demo/express/ui/theme
   curl -X PUT -d false http://${address}/v1/kv/demo/nest/features/new-checkout   (then GET ${nest.url}/flags)
   curl -X PUT -d 'hello again' http://${address}/v1/kv/demo/env/greeting   (consul-env restarts the plain app)
 Ctrl-C to stop.`);
+if (once) await stop();
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);

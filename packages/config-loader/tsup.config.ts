@@ -5,7 +5,8 @@ export default defineConfig([
     // The library and the preload entry, for both module systems.
     entry: ['src/index.ts', 'src/register.ts'],
     format: ['esm', 'cjs'],
-    dts: true,
+    // `pnpm demo` builds without type declarations (it runs the code, nothing reads the types).
+    dts: process.env.CONSUL_WATCH_DEMO_BUILD ? false : true,
     sourcemap: true,
     target: 'node20',
     shims: true,

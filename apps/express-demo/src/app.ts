@@ -84,6 +84,10 @@ export async function startExpressDemo(options: ExpressDemoOptions = {}): Promis
   app.get('/', (_req, res) => {
     res.type('html').send(page);
   });
+  // No icon: answered empty rather than 404, so the browser's request leaves no error behind.
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
+  });
   app.get('/events', events);
   app.get('/api/settings', config, (req, res) => {
     res.json({

@@ -34,4 +34,9 @@ describe('express demo', () => {
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
     expect(await res.text()).toContain("new EventSource('/events')");
   });
+
+  it('answers the browser favicon request without a 404', async () => {
+    const res = await fetch(`${demo.url}/favicon.ico`, { headers: { connection: 'close' } });
+    expect(res.status).toBe(204);
+  });
 });

@@ -69,7 +69,12 @@ export class ChangeLog {
     const passing = change.current.filter((e) =>
       e.Checks.every((check) => check.Status === 'passing'),
     ).length;
-    this.add(`${PAYMENTS}: ${passing} of ${change.current.length} instances passing`);
+    // The health of the `payments` service as Consul sees it; the demo registers none.
+    this.add(
+      change.current.length === 0
+        ? `${PAYMENTS}: no instance registered (register one with PUT /v1/agent/service/register to see it here)`
+        : `${PAYMENTS}: ${passing} of ${change.current.length} instances passing their health checks`,
+    );
   }
 }
 

@@ -71,6 +71,10 @@ describe('nestjs-demo', () => {
       expect(entries.map((e) => e.what)).toContain(text);
     };
     try {
+      // No payments instance yet: said in words, not as "0 of 0".
+      await seenChange(
+        `${PAYMENTS}: no instance registered (register one with PUT /v1/agent/service/register to see it here)`,
+      );
       await client.kv.put(`${PREFIX}greeting`, 'Hi');
       await seenChange(`set ${PREFIX}greeting = Hi`);
       await consulPut('/v1/agent/service/register', {
@@ -78,9 +82,9 @@ describe('nestjs-demo', () => {
         ID: 'payments-1',
         Check: { TTL: '30s' },
       });
-      await seenChange(`${PAYMENTS}: 0 of 1 instances passing`);
+      await seenChange(`${PAYMENTS}: 0 of 1 instances passing their health checks`);
       await consulPut('/v1/agent/check/pass/service:payments-1', '');
-      await seenChange(`${PAYMENTS}: 1 of 1 instances passing`);
+      await seenChange(`${PAYMENTS}: 1 of 1 instances passing their health checks`);
       await consulPut('/v1/agent/service/deregister/payments-1', '');
     } finally {
       await client.close();
