@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 
 const started = performance.now();
 console.log(
-  'demo: building the packages the demo runs (about a minute on a fresh clone, seconds after that)…',
+  'demo: building the packages the demo runs (a few seconds; cached after the first time)…',
 );
 const apps = ['express-demo', 'nestjs-demo', 'config-loader-demo'];
 const result = spawnSync(
