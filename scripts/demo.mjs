@@ -1,15 +1,37 @@
 // `pnpm demo`: consul-watch on the embedded dev-server (or the agent at CONSUL_HTTP_ADDR).
 // It starts the sample apps on one agent — Express (a page that updates live), a NestJS API
 // with feature flags, and a plain Node program run through consul-env — logs every change under demo/ through a core watch,
-// makes a few changes so you see them arrive, then waits for yours. `node scripts/demo.mjs --once` exits after the scripted part (used to check it).
-import { startConfigLoaderDemo } from '../apps/config-loader-demo/src/demo.mjs';
-import { startExpressDemo } from '../apps/express-demo/dist/app.js';
-import { startNestDemo } from '../apps/nestjs-demo/dist/app.js';
-import { consoleLogger, createConsulWatch } from '../packages/core/dist/index.js';
-import { startDevServer } from '../packages/dev-server/dist/index.js';
+// makes a few changes so you see them arrive, then waits for yours. `--once` exits after the scripted part, `--no-build` skips the build (both used by its test).
+// One node process from `pnpm demo` on (no `build && run` shell in between), so Ctrl-C reaches
+// this process, which closes everything and exits 0. `--no-build` skips the build step.
+if (!process.argv.includes('--no-build')) await import('./demo-build.mjs');
+const { startConfigLoaderDemo } = await import('../apps/config-loader-demo/src/demo.mjs');
+const { startExpressDemo } = await import('../apps/express-demo/dist/app.js');
+const { startNestDemo } = await import('../apps/nestjs-demo/dist/app.js');
+const { consoleLogger, createConsulWatch } = await import('../packages/core/dist/index.js');
+const { startDevServer } = await import('../packages/dev-server/dist/index.js');
 
 const once = process.argv.includes('--once');
 const started = [];
+let express;
+let nest;
+let envDemo;
+let consul;
+let dev;
+let stopping = false;
+/** Closes what has started (the apps, then the client, then the dev-server) and exits 0. */
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await envDemo?.close().catch(() => {});
+  await consul?.close().catch(() => {});
+  for (const part of started.reverse()) await part.close().catch(() => {});
+  process.exit(0);
+};
+// From the start, so Ctrl-C during the scripted part also ends cleanly.
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+// From the start, so Ctrl-C during the scripted part also ends cleanly.
 
 /**
  * Starts one part on its port. A taken port ends the demo with one line that names the
@@ -30,7 +52,6 @@ async function onPort(what, variable, port, start) {
   }
 }
 
-let dev;
 let address = process.env.CONSUL_HTTP_ADDR;
 if (address) console.log(`demo: using the Consul agent at ${address}`);
 else if (process.env.DEMO_CONSUL_PORT) {
@@ -50,7 +71,7 @@ if (dev) {
   console.log(`demo: no CONSUL_HTTP_ADDR set; started the embedded dev-server at ${dev.url}`);
 }
 
-const consul = createConsulWatch({ address, logger: consoleLogger('demo') });
+consul = createConsulWatch({ address, logger: consoleLogger('demo') });
 const watch = consul.watch({ type: 'keyprefix', prefix: 'demo/', initial: false }, (change) => {
   for (const c of change.changes) {
     console.log(`watch: ${c.op} ${c.key}${c.op === 'set' ? ` = ${c.entry.value.toString()}` : ''}`);
@@ -59,7 +80,7 @@ const watch = consul.watch({ type: 'keyprefix', prefix: 'demo/', initial: false 
 await watch.ready(5_000);
 
 const expressPort = Number(process.env.PORT ?? 3000);
-const express = await onPort('the Express demo', 'PORT', expressPort, () =>
+express = await onPort('the Express demo', 'PORT', expressPort, () =>
   startExpressDemo({
     consulAddress: address,
     port: expressPort,
@@ -76,10 +97,12 @@ const nestLog = (print) => (message, context) => {
   if (nestLines.has(context) || print !== console.log) print(`nestjs-demo: ${message}`);
 };
 const nestPort = Number(process.env.NEST_PORT ?? 3001);
-const nest = await onPort('the NestJS demo', 'NEST_PORT', nestPort, () =>
+nest = await onPort('the NestJS demo', 'NEST_PORT', nestPort, () =>
   startNestDemo({
     consulAddress: address,
     port: nestPort,
+    // This script handles Ctrl-C for all the apps and exits 0; Nest's hooks would re-raise it.
+    shutdownHooks: false,
     logger: {
       log: nestLog(console.log),
       warn: nestLog(console.warn),
@@ -99,7 +122,7 @@ const envListeningAgain = new Promise((resolve) => {
 const envRestarted = new Promise((resolve) => {
   restarted = resolve;
 });
-const envDemo = await startConfigLoaderDemo({
+envDemo = await startConfigLoaderDemo({
   consulAddress: address,
   onLine: (line) => {
     console.log(line);
@@ -149,14 +172,6 @@ await consul.kv.put('demo/env/greeting', 'hi from the demo');
 await envRestarted;
 console.log(`demo: ${express.url}/api/settings now answers ${JSON.stringify(await settings())}`);
 
-const stop = async () => {
-  await express.close();
-  await nest.close();
-  await envDemo.close();
-  await consul.close();
-  await dev?.close();
-  process.exit(0);
-};
 // The restarted plain app says where it listens a moment after it starts.
 await Promise.race([envListeningAgain, new Promise((resolve) => setTimeout(resolve, 3_000))]);
 const urls = [
@@ -180,5 +195,3 @@ demo: open ${express.url} and change something yourself, for example:
   curl -X PUT -d 'hello again' http://${address}/v1/kv/demo/env/greeting   (consul-env restarts the plain app)
 Ctrl-C to stop.`);
 if (once) await stop();
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);

@@ -9,7 +9,7 @@ const script = fileURLToPath(new URL('../../../scripts/demo.mjs', import.meta.ur
 function runDemo(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const { CONSUL_HTTP_ADDR: _ignored, ...rest } = process.env;
-    const child = spawn(process.execPath, [script, '--once'], {
+    const child = spawn(process.execPath, [script, '--once', '--no-build'], {
       env: { ...rest, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -131,6 +131,11 @@ export class DemoController {
 }
 
 export interface NestDemoOptions {
+  /**
+   * Close on SIGINT/SIGTERM through Nest's shutdown hooks (which re-raise the signal after
+   * closing). Default true; a host that handles signals itself (pnpm demo) turns it off.
+   */
+  shutdownHooks?: boolean;
   /** Default 0 (a free port). */
   port?: number;
   /** A Consul agent; default CONSUL_HTTP_ADDR, else an embedded dev-server. */
@@ -182,7 +187,7 @@ export async function startNestDemo(options: NestDemoOptions = {}): Promise<Nest
     app = await NestFactory.create(demoModule(consulAddress, port), {
       logger: options.logger === undefined ? new Logger() : options.logger,
     });
-    app.enableShutdownHooks();
+    if (options.shutdownHooks !== false) app.enableShutdownHooks();
     await app.listen(port, '127.0.0.1');
   } catch (error) {
     await app?.close();
