@@ -5,6 +5,9 @@ import { type GoObject } from './goJson';
 import { HttpError } from './http';
 import type { Raft } from './raft';
 
+/** The Consul version this agent answers as (agent/self, its node's `consul-version` meta). */
+export const CONSUL_VERSION = '1.20.0';
+
 export interface TtlDefinition {
   ttlMs: number;
   deregisterAfterMs: number | undefined;
@@ -39,7 +42,7 @@ export class Agent {
         Address: '127.0.0.1',
         Datacenter: this.datacenter,
         TaggedAddresses: { lan: '127.0.0.1', wan: '127.0.0.1' },
-        Meta: { 'consul-network-segment': '' },
+        Meta: { 'consul-network-segment': '', 'consul-version': CONSUL_VERSION },
       },
       index,
     );

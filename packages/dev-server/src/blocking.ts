@@ -60,13 +60,20 @@ function signature(r: Request): string {
   return `${r.path}?${parts.sort().join('&')}`;
 }
 
-function headersFor(result: QueryResult): Record<string, string> {
+function headersFor(result: QueryResult, r: Request): Record<string, string> {
   // An index below 1 sent back by a client would not block; Consul never returns one.
   const index = result.index < 1n ? 1n : result.index;
   return {
     'X-Consul-Index': index.toString(),
     'X-Consul-KnownLeader': 'true',
     'X-Consul-LastContact': '0',
+    // What a Consul 1.20 server answers for a read served by a blocking query.
+    'X-Consul-Query-Backend': 'blocking-query',
+    'X-Consul-Effective-Consistency': r.query.has('consistent')
+      ? 'consistent'
+      : r.query.has('stale')
+        ? 'stale'
+        : 'leader',
   };
 }
 
@@ -83,7 +90,7 @@ export function serveBlocking(r: Request, waiters: Waiters, read: BlockingRead):
       : (result: QueryResult) => result.index > (minIndex ?? 0n);
   const first = read.run();
   if (minIndex === undefined || minIndex === 0n || isNews(first)) {
-    send(r.res, first, headersFor(first));
+    send(r.res, first, headersFor(first, r));
     return;
   }
   let settled = false;
@@ -93,7 +100,7 @@ export function serveBlocking(r: Request, waiters: Waiters, read: BlockingRead):
     clearTimeout(timer);
     unpark();
     r.res.off('close', onClose);
-    send(r.res, result, headersFor(result));
+    send(r.res, result, headersFor(result, r));
   };
   const onClose = () => {
     settled = true;

@@ -55,6 +55,12 @@ export function createRouter(routes: Route[], options: RouterOptions) {
     if (r.query.has('stale') && r.query.has('consistent')) {
       throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
     }
+    // Consul sends its ACL default with every read's query metadata.
+    if (r.method === 'GET')
+      r.res.setHeader(
+        'X-Consul-Default-ACL-Policy',
+        options.aclToken === undefined ? 'allow' : 'deny',
+      );
     const handler = route[r.method as (typeof METHODS)[number]];
     if (!handler) {
       r.res.setHeader('Allow', METHODS.filter((m) => route[m]).join(', '));

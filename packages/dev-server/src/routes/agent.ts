@@ -1,3 +1,4 @@
+import { CONSUL_VERSION } from '../agent';
 import { GoObject } from '../goJson';
 import { decodePath, HttpError, json, type Request, readJson, send } from '../http';
 import type { Route, RouteContext } from './route';
@@ -30,7 +31,7 @@ export function agentRoutes({ state, datacenter, pretty }: RouteContext): Route[
                 NodeName: agent.node,
                 NodeID: agent.nodeId,
                 Server: true,
-                Version: '1.20.0',
+                Version: CONSUL_VERSION,
                 Revision: 'consul-dev',
               },
               Member: {

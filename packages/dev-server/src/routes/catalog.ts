@@ -110,8 +110,11 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
     const body = new GoObject(await readJson(r.req, 1024 * 1024), 'deregistration');
     const node = body.string('Node') || missing('node name');
     const index = raft.next();
-    if (body.has('ServiceID')) catalog.deleteService(node, body.string('ServiceID'), index);
-    else if (body.has('CheckID')) catalog.deleteCheck(node, body.string('CheckID'), index);
+    // Empty means absent, as in Consul: HashiCorp's Go client always sends both fields.
+    const serviceId = body.has('ServiceID') ? body.string('ServiceID') : '';
+    const checkId = body.has('CheckID') ? body.string('CheckID') : '';
+    if (serviceId) catalog.deleteService(node, serviceId, index);
+    else if (checkId) catalog.deleteCheck(node, checkId, index);
     else catalog.deleteNode(node, index);
     send(r.res, json(true));
   };
