@@ -155,21 +155,9 @@ function childRole() {
           const sentAt = epochNow();
           sent++;
           try {
-            const res = await httpRequest({
-              agent,
-              port,
-              method: 'PUT',
-              path: `/v1/kv/${key}`,
-              body,
-              timeoutMs: 5_000,
-            });
-            if (res.status === 200) {
-              ok++;
-              last = { body, sentAt, ackAt: epochNow() };
-            } else {
-              errors++;
-              firstError ??= `${res.status} ${res.body}`;
-            }
+            await putKv({ agent, port, key, body, timeoutMs: 5_000 });
+            ok++;
+            last = { body, sentAt, ackAt: epochNow() };
           } catch (error) {
             errors++;
             firstError ??= error.message;

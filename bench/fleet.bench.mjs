@@ -22,6 +22,11 @@ import {
 
 const self = fileURLToPath(import.meta.url);
 const MODES = ['config', 'prefix', 'key', 'naive'];
+/** The config every instance reads: 10 shared keys and 20 of the app, [key, value]. */
+const CONFIG = [
+  ...Array.from({ length: 10 }, (_, i) => [`cfg/shared/s${i}`, `shared-${i}`]),
+  ...Array.from({ length: 20 }, (_, i) => [`cfg/app/k${i}`, `app-${i}`]),
+];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function serverRole() {
@@ -31,22 +36,8 @@ async function serverRole() {
     async start() {
       dev = await startDevServer();
       const agent = keepAliveAgent(1);
-      for (let i = 0; i < 10; i++)
-        await putKv({
-          agent,
-          port: dev.port,
-          key: `cfg/shared/s${i}`,
-          body: `shared-${i}`,
-          timeoutMs: 10_000,
-        });
-      for (let i = 0; i < 20; i++)
-        await putKv({
-          agent,
-          port: dev.port,
-          key: `cfg/app/k${i}`,
-          body: `app-${i}`,
-          timeoutMs: 10_000,
-        });
+      for (const [key, body] of CONFIG)
+        await putKv({ agent, port: dev.port, key, body, timeoutMs: 10_000 });
       agent.destroy();
       return dev.port;
     },
@@ -67,11 +58,7 @@ async function instance(mode, port, onChange) {
     let ready;
     const all = new Promise((resolve) => (ready = resolve));
     const watches = [];
-    const keys = [
-      ...Array.from({ length: 10 }, (_, i) => `cfg/shared/s${i}`),
-      ...Array.from({ length: 20 }, (_, i) => `cfg/app/k${i}`),
-    ];
-    for (const key of keys) {
+    for (const [key] of CONFIG) {
       const watch = consul.watch({ method: consul.kv.get, options: { key } });
       let first = true;
       watch.on('change', (data) => {

@@ -180,13 +180,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
         if (subscriber !== this.main) return;
         if (this.listeners.error.size === 0 && isConnectionError(error))
           this.unheard?.failed(error);
-        for (const listener of [...this.listeners.error]) {
-          try {
-            listener(error);
-          } catch (e) {
-            this.handlerFailed(e);
-          }
-        }
+        this.emit('error', error);
       },
       onReady: () => {
         if (subscriber === this.main) this.becomeReady();
@@ -195,13 +189,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
         if (subscriber !== this.main) return;
         if (this.listeners.error.size === 0)
           this.unheard?.recovered(`watch ${this.description}`, downMs);
-        for (const listener of [...this.listeners.recovered]) {
-          try {
-            listener({ downMs });
-          } catch (e) {
-            this.handlerFailed(e);
-          }
-        }
+        this.emit('recovered', { downMs });
       },
       onHandlerError: (error) => this.handlerFailed(error),
     });
@@ -214,9 +202,17 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   private becomeReady(): void {
     if (this.readiness.isReady) return;
     this.readiness.resolve();
-    for (const listener of [...this.listeners.ready]) {
+    this.emit('ready');
+  }
+
+  /** Calls every listener of `event`; one that throws is reported, and the others still run. */
+  private emit<K extends 'error' | 'recovered' | 'ready'>(
+    event: K,
+    ...args: Parameters<Events<T>[K]>
+  ): void {
+    for (const listener of [...this.listeners[event]]) {
       try {
-        listener();
+        (listener as (...a: Parameters<Events<T>[K]>) => void)(...args);
       } catch (error) {
         this.handlerFailed(error);
       }
