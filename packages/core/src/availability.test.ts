@@ -203,6 +203,59 @@ describe('availability', () => {
   });
 });
 
+describe('availability options', () => {
+  it('probes no faster than probeMinMs and probeMaxMs allow', async () => {
+    const dev = await startDevServer();
+    const client = createConsulWatch({
+      address: dev.address,
+      availability: { probeMinMs: 1_000, probeMaxMs: 1_000 },
+    });
+    cleanup.push(() => client.close());
+    const watch = client.watch({ type: 'key', key: uniquePrefix('slow-probe') });
+    await watch.ready(5_000);
+    const port = dev.port;
+    await dev.close();
+    const away = await dropper(port);
+    cleanup.push(() => away.close());
+    await until(
+      () => watch.status.state === 'unavailable',
+      5_000,
+      () => 'unavailable',
+    );
+    const before = away.accepted();
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // Gaps of 500–1,000 ms: at most two probes in 1.2 s (the defaults would make five or more).
+    expect(away.accepted() - before).toBeLessThanOrEqual(2);
+  });
+
+  it('gives up on a probe that gets no answer after probeTimeoutMs and sends the next', async () => {
+    const dev = await startDevServer();
+    cleanup.push(() => dev.close());
+    const proxy = await startFaultProxy(dev.address);
+    cleanup.push(() => proxy.close());
+    const client = createConsulWatch({
+      address: proxy.address,
+      availability: { probeTimeoutMs: 100, probeMinMs: 10, probeMaxMs: 50 },
+    });
+    cleanup.push(() => client.close());
+    const watch = client.watch({ type: 'key', key: uniquePrefix('stalled-probe') });
+    await watch.ready(5_000);
+    // Every request from now on is held unanswered: the watch's retry and the probes alike.
+    proxy.stallNext(1_000);
+    proxy.resetConnections();
+    await until(
+      () => watch.status.state === 'unavailable',
+      5_000,
+      () => 'unavailable',
+    );
+    const before = proxy.requests;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // With the default 2 s timeout the first probe would still be waiting.
+    expect(proxy.requests - before).toBeGreaterThanOrEqual(3);
+    proxy.release();
+  });
+});
+
 describe('an outage nobody listens to', () => {
   /** A port where nothing listens (taken, then given back). */
   async function freePort(): Promise<number> {
