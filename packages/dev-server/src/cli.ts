@@ -11,7 +11,7 @@ Usage: consul-dev [--port 8500] [--host 127.0.0.1] [--data FILE] [--acl-token TO
 
   --port        TCP port to listen on (default 8500; 0 picks a free one)
   --host        address to bind (default 127.0.0.1)
-  --data        persist KV, catalog and events in FILE, written atomically
+  --data        persist KV, catalog, sessions and events in FILE, written atomically
   --acl-token   require this token on every request (or set CONSUL_DEV_ACL_TOKEN,
                 which keeps it out of the process list)
   --datacenter  datacenter name (default dc1)

@@ -10,6 +10,7 @@ import { catalogRoutes, healthRoutes } from './routes/catalog';
 import { eventRoutes } from './routes/event';
 import { kvRoutes } from './routes/kv';
 import type { RouteContext } from './routes/route';
+import { sessionRoutes } from './routes/session';
 import { txnRoutes } from './routes/txn';
 
 export interface DevServerOptions {
@@ -32,6 +33,11 @@ export interface DevServerOptions {
    * certificate signed by it, as an agent with `verify_incoming` demands.
    */
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /**
+   * The shortest session TTL accepted, as Consul's `session_ttl_min`. Default 10 s; tests of
+   * session expiry set it lower so a TTL of a few hundred milliseconds is allowed.
+   */
+  sessionTtlMinMs?: number;
 }
 
 export interface DevServer {
@@ -65,13 +71,23 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const onError =
     options.onError ?? ((error: Error) => console.error(`consul-dev: ${error.message}`));
   let persist: SnapshotFile | undefined;
-  const state = new DevState(options.nodeName ?? hostname(), datacenter, () => persist?.schedule());
+  const sessionTtlMinMs = options.sessionTtlMinMs;
+  if (sessionTtlMinMs !== undefined && (!Number.isFinite(sessionTtlMinMs) || sessionTtlMinMs <= 0))
+    throw new TypeError(
+      `sessionTtlMinMs must be a positive number of milliseconds (got ${String(sessionTtlMinMs)})`,
+    );
+  const state = new DevState(
+    options.nodeName ?? hostname(),
+    datacenter,
+    () => persist?.schedule(),
+    sessionTtlMinMs,
+  );
   if (options.dataFile) {
     const saved = await loadSnapshot(options.dataFile);
     try {
       if (saved) state.restore(saved);
     } catch (error) {
-      state.agent.stop(); // TTL timers a partial restore may have armed
+      state.close(); // TTL timers a partial restore may have armed
       throw new Error(
         `${options.dataFile} is a damaged consul-dev data file (${(error as Error).message}). ${WHAT_TO_DO}`,
       );
@@ -89,6 +105,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     ...catalogRoutes(context),
     ...healthRoutes(context),
     ...eventRoutes(context),
+    ...sessionRoutes(context),
   ];
   const router = createRouter(routes, { datacenter, aclToken: options.aclToken });
   const tls = options.tls;
@@ -166,6 +183,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     close: () => {
       closing ??= (async () => {
         state.agent.stop();
+        state.sessions.stop();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // The server reports closed before its sockets' 'close' events, which are what
         // unpark blocking queries and clear their wait timers: wait for those too.

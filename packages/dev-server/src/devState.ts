@@ -1,8 +1,9 @@
 import { Agent, type TtlDefinition } from './agent';
-import { type CatalogSnapshot, CatalogStore } from './catalogStore';
+import { type CatalogSnapshot, CatalogStore, topics } from './catalogStore';
 import { type EventSnapshot, EventStore } from './eventStore';
 import { type KvSnapshot, KvStore } from './kvStore';
 import { Raft } from './raft';
+import { type SessionSnapshot, SessionStore } from './sessionStore';
 import { Waiters } from './waiters';
 
 /** Everything the server holds, as `snapshot()` returns it and `restore()` takes it back. */
@@ -13,6 +14,8 @@ export interface DevServerSnapshot {
   catalog: CatalogSnapshot;
   events: EventSnapshot;
   ttlChecks: [string, TtlDefinition][];
+  /** Absent in files written before sessions existed. */
+  sessions?: SessionSnapshot;
 }
 
 export const kvTopics = {
@@ -29,8 +32,14 @@ export class DevState {
   readonly raft = new Raft();
   readonly waiters = new Waiters();
   readonly kv = new KvStore((key) => this.kvChanged(key));
-  readonly catalog = new CatalogStore((topic) => this.changed(topic));
+  readonly catalog = new CatalogStore((topic) => {
+    this.changed(topic);
+    // As in Consul, a session dies in the same write as its node or a check it names.
+    if (topic === topics.checks || topic === topics.nodes)
+      this.sessions.checkHealth(this.raft.index);
+  });
   readonly events = new EventStore((topic) => this.changed(topic));
+  readonly sessions: SessionStore;
   readonly agent: Agent;
   private pending = new Set<string>();
   private flushing = false;
@@ -39,8 +48,16 @@ export class DevState {
     node: string,
     datacenter: string,
     private readonly onChange: () => void = () => {},
+    sessionTtlMinMs?: number,
   ) {
     this.agent = new Agent(node, datacenter, this.raft, this.catalog);
+    this.sessions = new SessionStore(
+      this.kv,
+      this.catalog,
+      () => this.raft.next(),
+      (topic) => this.changed(topic),
+      sessionTtlMinMs,
+    );
   }
 
   private kvChanged(key: string): void {
@@ -74,6 +91,7 @@ export class DevState {
       catalog: this.catalog.snapshot(),
       events: this.events.snapshot(),
       ttlChecks: this.agent.ttlDefinitions(),
+      sessions: this.sessions.snapshot(),
     };
   }
 
@@ -89,12 +107,14 @@ export class DevState {
     this.catalog.restore(snapshot.catalog);
     this.events.restore(snapshot.events);
     this.agent.resume(snapshot.ttlChecks);
+    this.sessions.restore(snapshot.sessions);
     this.waiters.abandonAll();
     this.onChange();
   }
 
   close(): void {
     this.agent.stop();
+    this.sessions.stop();
     this.waiters.abandonAll();
   }
 }

@@ -21,6 +21,7 @@ export interface KvSnapshot {
     CreateIndex: number;
     ModifyIndex: number;
     LockIndex: number;
+    Session?: string;
   }[];
   tombstones: [string, number][];
 }
@@ -93,20 +94,84 @@ export class KvStore {
   set(key: string, value: Buffer | null, flags: string, index: number, cas?: number): boolean {
     const existing = this.entries.get(key);
     if (cas !== undefined && (existing?.ModifyIndex ?? 0) !== cas) return false;
+    this.put(
+      key,
+      {
+        Value: value,
+        Flags: flags,
+        LockIndex: existing?.LockIndex ?? 0,
+        ...(existing?.Session ? { Session: existing.Session } : {}),
+      },
+      index,
+    );
+    return true;
+  }
+
+  /** Stores a new entry object for `key` (entries are never changed in place). */
+  private put(
+    key: string,
+    fields: Pick<KvEntry, 'Value' | 'Flags' | 'LockIndex' | 'Session'>,
+    index: number,
+  ): void {
     this.record(key);
+    const existing = this.entries.get(key);
     this.entries.set(key, {
       Key: key,
-      Value: value,
-      Flags: flags,
+      Value: fields.Value,
+      Flags: fields.Flags,
       CreateIndex: existing?.CreateIndex ?? index,
       ModifyIndex: index,
-      LockIndex: existing?.LockIndex ?? 0,
-      ...(existing?.Session ? { Session: existing.Session } : {}),
+      LockIndex: fields.LockIndex,
+      ...(fields.Session ? { Session: fields.Session } : {}),
     });
     this.keys.add(key);
     this.dropTombstone(key);
     this.touched(key, index);
+  }
+
+  /**
+   * `?acquire=`: writes the key and locks it for `session` unless another session holds it.
+   * Taking a free lock raises LockIndex; writing again under a lock already held does not.
+   */
+  lock(key: string, value: Buffer | null, flags: string, session: string, index: number): boolean {
+    const existing = this.entries.get(key);
+    if (existing?.Session && existing.Session !== session) return false;
+    const lockIndex = existing ? existing.LockIndex + (existing.Session === session ? 0 : 1) : 1;
+    this.put(key, { Value: value, Flags: flags, LockIndex: lockIndex, Session: session }, index);
     return true;
+  }
+
+  /** `?release=`: writes the key and unlocks it, only when `session` holds it. */
+  unlock(
+    key: string,
+    value: Buffer | null,
+    flags: string,
+    session: string,
+    index: number,
+  ): boolean {
+    const existing = this.entries.get(key);
+    if (!existing || existing.Session !== session) return false;
+    this.put(key, { Value: value, Flags: flags, LockIndex: existing.LockIndex }, index);
+    return true;
+  }
+
+  /**
+   * An invalidated session's keys: unlocked (their value kept) or deleted, per its behavior,
+   * all at `index`. Returns the keys it held.
+   */
+  dropSession(session: string, behavior: 'release' | 'delete', index: number): string[] {
+    const held: KvEntry[] = [];
+    for (const entry of this.entries.values()) if (entry.Session === session) held.push(entry);
+    for (const e of held) {
+      if (behavior === 'release') {
+        this.put(e.Key, { Value: e.Value, Flags: e.Flags, LockIndex: e.LockIndex }, index);
+        continue;
+      }
+      this.record(e.Key);
+      this.remove(e.Key, index);
+      this.touched(e.Key, index);
+    }
+    return held.map((e) => e.Key);
   }
 
   /** Deletes a key; with `cas`, only when the entry's ModifyIndex equals it. */
@@ -170,6 +235,7 @@ export class KvStore {
         CreateIndex: e.CreateIndex,
         ModifyIndex: e.ModifyIndex,
         LockIndex: e.LockIndex,
+        ...(e.Session ? { Session: e.Session } : {}),
       })),
       tombstones: [...this.tombstones],
     };

@@ -46,7 +46,8 @@ function isWhole(s: DevServerSnapshot): boolean {
     Array.isArray(s.catalog.checks) &&
     isObject(s.events) &&
     Array.isArray(s.events.events) &&
-    Array.isArray(s.ttlChecks)
+    Array.isArray(s.ttlChecks) &&
+    (s.sessions === undefined || (isObject(s.sessions) && Array.isArray(s.sessions.sessions)))
   );
 }
 

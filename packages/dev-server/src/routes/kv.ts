@@ -58,7 +58,11 @@ function casParam(r: Request): number | undefined {
 }
 
 export function kvRoutes({ state }: RouteContext): Route[] {
-  const { kv, waiters, raft } = state;
+  const { kv, waiters, raft, sessions } = state;
+  const knownSession = (id: string) => {
+    if (id === '') throw new HttpError(500, 'missing session');
+    if (!sessions.get(id)) throw new HttpError(500, `invalid session ${JSON.stringify(id)}`);
+  };
 
   const get = (r: Request, rest: string) => {
     const recurse = r.query.has('recurse');
@@ -109,17 +113,23 @@ export function kvRoutes({ state }: RouteContext): Route[] {
     const given = ['cas', 'acquire', 'release'].filter((name) => r.query.has(name));
     if (given.length > 1)
       throw new HttpError(400, `Conflicting flags: ${given.join(', ')} cannot be used together`);
-    if (r.query.has('acquire') || r.query.has('release')) {
-      throw new HttpError(
-        500,
-        `Invalid session ${JSON.stringify(r.query.get('acquire') ?? r.query.get('release'))}: consul-dev has no sessions`,
-      );
-    }
     const flags = uint64Param(r, 'flags') ?? '0';
     const cas = casParam(r);
     const body = await readBody(r.req, KV_MAX_VALUE_SIZE);
-    const ok = kv.set(key, body.length === 0 ? null : body, flags, raft.next(), cas);
-    send(r.res, json(ok));
+    const value = body.length === 0 ? null : body;
+    const acquire = r.query.get('acquire');
+    const release = r.query.get('release');
+    if (acquire !== null) {
+      // Consul refuses during a lock-delay before it looks at the session.
+      if (sessions.lockDelayed(key)) return send(r.res, json(false));
+      knownSession(acquire);
+      return send(r.res, json(kv.lock(key, value, flags, acquire, raft.next())));
+    }
+    if (release !== null) {
+      knownSession(release);
+      return send(r.res, json(kv.unlock(key, value, flags, release, raft.next())));
+    }
+    send(r.res, json(kv.set(key, value, flags, raft.next(), cas)));
   };
 
   const del = (r: Request, rest: string) => {

@@ -17,6 +17,9 @@ const VERBS = new Set([
   'delete',
   'delete-tree',
   'delete-cas',
+  'lock',
+  'unlock',
+  'check-session',
 ]);
 
 interface KvOp {
@@ -25,6 +28,7 @@ interface KvOp {
   value: Buffer | null;
   flags: string;
   index: number;
+  session: string;
 }
 
 class Abort extends Error {}
@@ -42,12 +46,8 @@ function parseOp(input: unknown, i: number): KvOp {
     );
   }
   const verb = kvOp.string('Verb');
-  if (!VERBS.has(verb)) {
-    const hint = ['lock', 'unlock', 'check-session'].includes(verb)
-      ? ' (sessions are not supported by consul-dev)'
-      : '';
-    throw new HttpError(400, `operation ${i}: unknown KV verb ${JSON.stringify(verb)}${hint}`);
-  }
+  if (!VERBS.has(verb))
+    throw new HttpError(400, `operation ${i}: unknown KV verb ${JSON.stringify(verb)}`);
   const encoded = kvOp.string('Value');
   const value = encoded === '' ? null : Buffer.from(encoded, 'base64');
   if (value && value.length > KV_MAX_VALUE_SIZE) {
@@ -63,11 +63,18 @@ function parseOp(input: unknown, i: number): KvOp {
     value,
     flags: flags === undefined || flags === null ? '0' : String(kvOp.number('Flags')),
     index: kvOp.number('Index'),
+    session: kvOp.string('Session'),
   };
 }
 
 export function txnRoutes({ state }: RouteContext): Route[] {
-  const { kv, raft } = state;
+  const { kv, raft, sessions } = state;
+  const sessionProblem = (op: KvOp) =>
+    op.session === ''
+      ? 'missing session'
+      : sessions.get(op.session)
+        ? undefined
+        : `invalid session ${JSON.stringify(op.session)}`;
 
   /** Applies one operation; returns why it failed, or undefined. */
   const step = (op: KvOp, index: number, results: string[]): string | undefined => {
@@ -106,6 +113,25 @@ export function txnRoutes({ state }: RouteContext): Route[] {
         return undefined;
       case 'delete-tree':
         kv.deleteTree(op.key, index);
+        return undefined;
+      case 'lock': {
+        const problem = sessionProblem(op);
+        if (problem) return problem;
+        if (!kv.lock(op.key, op.value, op.flags, op.session, index))
+          return `failed to lock key ${key}, lock is already held`;
+        push(kv.get(op.key), false);
+        return undefined;
+      }
+      case 'unlock':
+        if (!kv.unlock(op.key, op.value, op.flags, op.session, index))
+          return `failed to unlock key ${key}, lock isn't held, or is held by another session`;
+        push(kv.get(op.key), false);
+        return undefined;
+      case 'check-session':
+        if (!entry) return `failed to read lock for key ${key}`;
+        if (entry.Session !== op.session)
+          return `failed session check for key ${key}, current session ${JSON.stringify(entry.Session ?? '')} != ${JSON.stringify(op.session)}`;
+        push(entry, false);
         return undefined;
       default:
         return kv.delete(op.key, index, op.index)

@@ -294,14 +294,14 @@ function mayPark(sent: Sent): boolean {
   );
 }
 
-/** The only 5xx Consul documents for bad input: another datacenter, and sessions (none here). */
+/** The only 5xx Consul documents for bad input: another datacenter, and an unknown or missing session. */
 function allowed5xx(sent: Sent, answer: Answer): boolean {
   const body = answer.body.toString();
   if (sent.method === 'HEAD' && answer.status === 500 && /[?&]dc=/.test(sent.path)) return true;
   return (
     answer.status === 500 &&
     ((/[?&]dc=/.test(sent.path) && body.startsWith('No path to datacenter')) ||
-      (/[?&](acquire|release)/.test(sent.path) && body.startsWith('Invalid session')))
+      (/[?&](acquire|release)/.test(sent.path) && /^(invalid|missing) session/.test(body)))
   );
 }
 
