@@ -8,13 +8,24 @@ import { type ConfigObject } from './configTree';
 import { type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
 import { ConsulUnavailableError, InvalidInputError } from './errors';
+import { checkHoldOptions } from './hold';
+import { validateKey } from './keys';
 import { KvClient } from './kv';
+import { type LeaderCallbacks, LeaderElection } from './leader';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
+import { type ConsulLock, KvLock, type LockOptions } from './lock';
 import {
   registerService,
   type ServiceRegistration,
   type ServiceRegistrationOptions,
 } from './registration';
+import { type ConsulSemaphore, KvSemaphore, type SemaphoreOptions } from './semaphore';
+import {
+  type ConsulSession,
+  checkSessionOptions,
+  openSession,
+  type SessionOptions,
+} from './session';
 import { checkEngine, type EngineOptions } from './sharedWatch';
 import { UnheardOutage } from './unheard';
 import { Watch, type WatchOptions } from './watch';
@@ -29,6 +40,8 @@ export interface ConsulWatchOptions extends ConnectionOptions {
 }
 
 export type WatchRequest = WatchSpec & WatchOptions & EngineOptions;
+
+export type LeaderOptions = LockOptions & LeaderCallbacks;
 
 /** Engine defaults, stated once. */
 export const DEFAULT_ENGINE: Required<Omit<EngineOptions, 'backoff'>> = {
@@ -57,6 +70,23 @@ export interface ConsulWatch {
    * registration's `stop()` (or `close()`), which deregisters it.
    */
   register(options: ServiceRegistrationOptions): Promise<ServiceRegistration>;
+  /**
+   * Opens a Consul session and keeps it renewed until `destroy()` (or `close()`); its signal
+   * aborts the moment it is lost. Share one between locks with their `session` option.
+   */
+  session(options?: SessionOptions): Promise<ConsulSession>;
+  /**
+   * A lock on one key (relative to `prefix`), compatible with HashiCorp's Go `api.Lock`:
+   * `acquire()` resolves with a signal that aborts the moment the lock is lost.
+   */
+  lock(key: string, options?: LockOptions): ConsulLock;
+  /** At most `limit` holders under a prefix, compatible with HashiCorp's Go `api.Semaphore`. */
+  semaphore(prefix: string, limit: number, options?: SemaphoreOptions): ConsulSemaphore;
+  /**
+   * Campaigns for leadership on a lock key until `close()`: `onElected(signal)` when this
+   * process becomes leader, `onDemoted(reason)` when it stops.
+   */
+  leader(key: string, options?: LeaderOptions): LeaderElection;
   /** Asks Consul for its leader: resolves when Consul answers, rejects with a typed error otherwise. */
   ping(timeoutMs?: number): Promise<{ leader: string; latencyMs: number }>;
   /** Number of distinct blocking queries running now. */
@@ -138,6 +168,20 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     return handle;
   };
   let closed = false;
+  const sessions = new Set<ConsulSession>();
+  const holds = new Set<ConsulLock | ConsulSemaphore>();
+  const elections = new Set<LeaderElection>();
+  const open = (what: string) => {
+    if (closed) throw new Error(`${what}: this consul-watch client is closed; create a new one`);
+  };
+  const newLock = (key: string, options: LockOptions = {}) => {
+    open(`lock ${JSON.stringify(key)}`);
+    validateKey(key);
+    checkHoldOptions(options, `lock ${JSON.stringify(key)}`);
+    const lock = new KvLock(http, key, connection.prefix + key, options, connection.logger);
+    holds.add(lock);
+    return lock;
+  };
   const client: ConsulWatch = {
     kv: new KvClient(http),
     address: connection.display,
@@ -198,6 +242,56 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       flow.then(done, done);
       return flow;
     },
+    async session(options = {}) {
+      open('session');
+      checkSessionOptions(options, 'session');
+      const session = await openSession(http, options, connection.logger);
+      const destroy = session.destroy.bind(session);
+      const tracked: ConsulSession = {
+        id: session.id,
+        ttlMs: session.ttlMs,
+        signal: session.signal,
+        destroy: () => destroy().finally(() => sessions.delete(tracked)),
+      };
+      sessions.add(tracked);
+      return tracked;
+    },
+    lock: newLock,
+    semaphore(prefix, limit, options = {}) {
+      const what = `semaphore ${JSON.stringify(prefix)}`;
+      open(what);
+      validateKey(prefix, 'prefix');
+      if (prefix.replace(/\/+$/, '') === '')
+        throw new InvalidInputError(`${what}: needs a prefix of its own, such as 'jobs/workers'`);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new InvalidInputError(
+          `${what}: limit must be a whole number of holders, 1 or more, got ${String(limit)}`,
+        );
+      checkHoldOptions(options, what);
+      const semaphore = new KvSemaphore(
+        http,
+        prefix,
+        connection.prefix + prefix,
+        limit,
+        options,
+        connection.logger,
+      );
+      holds.add(semaphore);
+      return semaphore;
+    },
+    leader(key, options = {}) {
+      const { onElected, onDemoted, ...lockOptions } = options;
+      for (const [name, fn] of Object.entries({ onElected, onDemoted }))
+        if (fn !== undefined && typeof fn !== 'function')
+          throw new InvalidInputError(`leader ${JSON.stringify(key)}: ${name} must be a function`);
+      const election = new LeaderElection(
+        newLock(key, lockOptions),
+        { ...(onElected ? { onElected } : {}), ...(onDemoted ? { onDemoted } : {}) },
+        connection.logger,
+      );
+      elections.add(election);
+      return election;
+    },
     async ping(timeoutMs = 5_000) {
       const started = performance.now();
       const res = await http.call<string>('ping', { timeoutMs, idempotent: true }, (c, o) =>
@@ -211,6 +305,9 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     },
     async close() {
       closed = true;
+      await Promise.allSettled([...elections].map((e) => e.close()));
+      await Promise.allSettled([...holds].map((h) => h.close()));
+      await Promise.allSettled([...sessions].map((s) => s.destroy()));
       await Promise.allSettled([...registering]);
       await Promise.allSettled([...registrations].map((r) => r.stop()));
       await Promise.all([...configs].map((c) => c.close()));

@@ -9,7 +9,9 @@ export type ConsulWatchErrorCode =
   | 'TIMEOUT'
   | 'HANDLER_FAILED'
   | 'CONFIG_INVALID'
-  | 'NOT_READY';
+  | 'NOT_READY'
+  | 'LOCK_LOST'
+  | 'LOCK_CONFLICT';
 
 /** The base of every error consul-watch raises; `code` is stable across versions. */
 export class ConsulWatchError extends Error {
@@ -106,6 +108,40 @@ export class ConfigValidationError extends ConsulWatchError {
 export class NotReadyError extends ConsulWatchError {
   constructor(message: string) {
     super('NOT_READY', message);
+  }
+}
+
+/** Why a lock, a semaphore slot or a session stopped being held. */
+export type LockLossReason =
+  /** release() or close() was called. */
+  | 'released'
+  /** Consul invalidated the session (destroyed, TTL ran out, a check it names failed). */
+  | 'session-invalidated'
+  /** The key no longer names this holder: deleted, or taken after an invalidation. */
+  | 'lock-taken'
+  /** No renewal of the session got through for a whole TTL: Consul may have invalidated it. */
+  | 'unreachable';
+
+/**
+ * The reason of an aborted lock signal: from this moment the holder must act as if another
+ * process holds the lock.
+ */
+export class LockLostError extends ConsulWatchError {
+  constructor(
+    message: string,
+    readonly reason: LockLossReason,
+  ) {
+    super('LOCK_LOST', message);
+  }
+}
+
+/** The key or prefix is used in a way this lock or semaphore does not recognise (flags, limit). */
+export class LockConflictError extends ConsulWatchError {
+  constructor(
+    message: string,
+    readonly key: string,
+  ) {
+    super('LOCK_CONFLICT', message);
   }
 }
 

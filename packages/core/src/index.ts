@@ -13,12 +13,14 @@ export {
   type ConsulWatchOptions,
   createConsulWatch,
   DEFAULT_ENGINE,
+  type LeaderOptions,
   type WatchRequest,
 } from './consulWatch';
 export * from './errors';
 export { changeToJson } from './handlers/changeJson';
 export { type HttpHandlerOptions, httpHandler } from './handlers/http';
 export { type ScriptHandlerOptions, scriptHandler } from './handlers/script';
+export type { AcquireOptions, Holdable, HoldOptions } from './hold';
 export type {
   DeleteOptions,
   GetOptions,
@@ -29,6 +31,7 @@ export type {
   PutOptions,
 } from './kv';
 export type { KvKeyChange } from './kvDiff';
+export { type LeaderCallbacks, LeaderElection, type LeaderState } from './leader';
 export {
   type ConfigChangeEvent,
   type ConfigLayer,
@@ -36,8 +39,11 @@ export {
   type LiveConfigOptions,
   type TreeFormat,
 } from './liveConfig';
+export { type ConsulLock, LOCK_FLAGS, type LockOptions } from './lock';
 export { consoleLogger, type Logger, silentLogger } from './logger';
 export type { ServiceRegistration, ServiceRegistrationOptions } from './registration';
+export { type ConsulSemaphore, SEMAPHORE_FLAGS, type SemaphoreOptions } from './semaphore';
+export { type ConsulSession, DEFAULT_SESSION, type SessionOptions } from './session';
 export type { EngineOptions, WatchState, WatchStatus } from './sharedWatch';
 export { Watch, type WatchOptions } from './watch';
 export type {

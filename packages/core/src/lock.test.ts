@@ -1,0 +1,253 @@
+import { type DevServer, startDevServer } from '@consul-watch/dev-server';
+import { startFaultProxy } from '@consul-watch/dev-server/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { uniquePrefix } from '../test/helpers';
+import { type ConsulWatch, createConsulWatch } from './consulWatch';
+import { InvalidInputError, LockConflictError, LockLostError, TimeoutError } from './errors';
+import { LOCK_FLAGS } from './lock';
+import { SEMAPHORE_FLAGS } from './semaphore';
+
+// Short session TTLs need the dev-server's sessionTtlMinMs, so these run on the embedded
+// dev-server even when CONSUL_HTTP_ADDR is set.
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const done of cleanup.splice(0).reverse()) await done();
+});
+
+async function server(): Promise<DevServer> {
+  const dev = await startDevServer({ sessionTtlMinMs: 50 });
+  cleanup.push(() => dev.close());
+  return dev;
+}
+function client(address: string): ConsulWatch {
+  const c = createConsulWatch({ address });
+  cleanup.push(() => c.close());
+  return c;
+}
+/** Short sessions and no lock-delay, so hand-overs are quick. */
+const quick = { ttlMs: 300, lockDelayMs: 0, retryMs: 20 };
+const aborted = (signal: AbortSignal) =>
+  new Promise<unknown>((resolve) => {
+    if (signal.aborted) resolve(signal.reason);
+    else signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
+  });
+async function rawEntry(dev: DevServer, key: string) {
+  const res = await fetch(`${dev.url}/v1/kv/${key}`, { headers: { connection: 'close' } });
+  return res.status === 404 ? undefined : res.text();
+}
+const put = (dev: DevServer, path: string, body = '') =>
+  fetch(`${dev.url}${path}`, { method: 'PUT', body, headers: { connection: 'close' } }).then((r) =>
+    r.json(),
+  );
+
+describe('lock', () => {
+  it('excludes a second holder until the first releases, with the Go api.Lock layout', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('lock')}leader`;
+    const a = client(dev.address).lock(key, { ...quick, value: 'a' });
+    const b = client(dev.address).lock(key, quick);
+    const held = await a.acquire();
+    expect(a.held).toBe(true);
+    const raw = await rawEntry(dev, key);
+    expect(raw).toContain(`"Flags":${LOCK_FLAGS}`);
+    expect(raw).toMatch(/"Session":"[0-9a-f-]{36}"/);
+    expect(await b.tryAcquire()).toBeUndefined();
+    const waiting = b.acquire();
+    await a.release();
+    expect(held.aborted).toBe(true);
+    expect((held.reason as LockLostError).reason).toBe('released');
+    const next = await waiting;
+    expect(next.aborted).toBe(false);
+    expect(b.held).toBe(true);
+    expect(a.held).toBe(false);
+  });
+
+  it('waits for a lock held by another program that writes the Go layout, and takes it on release', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('lock')}go`;
+    const { ID } = (await put(
+      dev,
+      '/v1/session/create',
+      JSON.stringify({ Name: 'Go', LockDelay: '0s' }),
+    )) as {
+      ID: string;
+    };
+    expect(await put(dev, `/v1/kv/${key}?acquire=${ID}&flags=${LOCK_FLAGS}`, 'go')).toBe(true);
+    const lock = client(dev.address).lock(key, quick);
+    expect(await lock.tryAcquire()).toBeUndefined();
+    const waiting = lock.acquire();
+    await put(dev, `/v1/kv/${key}?release=${ID}&flags=${LOCK_FLAGS}`);
+    await waiting;
+    expect(lock.held).toBe(true);
+  });
+
+  it('aborts the signal when its session is destroyed from outside', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('lock')}k`;
+    const lock = client(dev.address).lock(key, quick);
+    const signal = await lock.acquire();
+    const session = JSON.parse((await rawEntry(dev, key))!)[0].Session as string;
+    await put(dev, `/v1/session/destroy/${session}`);
+    const reason = (await aborted(signal)) as LockLostError;
+    expect(reason).toBeInstanceOf(LockLostError);
+    expect(['session-invalidated', 'lock-taken']).toContain(reason.reason);
+    expect(lock.held).toBe(false);
+  });
+
+  it('aborts the signal when the key is deleted', async () => {
+    const dev = await server();
+    const c = client(dev.address);
+    const key = `${uniquePrefix('lock')}k`;
+    const signal = await c.lock(key, quick).acquire();
+    await c.kv.delete(key);
+    expect(((await aborted(signal)) as LockLostError).reason).toBe('lock-taken');
+  });
+
+  it('counts the lock as lost when no renewal gets through for a TTL, before anyone else can take it', async () => {
+    const dev = await server();
+    const proxy = await startFaultProxy(dev.address);
+    cleanup.push(() => proxy.close());
+    const key = `${uniquePrefix('lock')}k`;
+    const cut = client(proxy.address).lock(key, quick);
+    const signal = await cut.acquire();
+    let lostAt = 0;
+    signal.addEventListener('abort', () => {
+      lostAt = performance.now();
+    });
+    proxy.stallNext(1_000);
+    proxy.resetConnections();
+    const other = client(dev.address).lock(key, quick);
+    await other.acquire({ timeoutMs: 5_000 });
+    const takenAt = performance.now();
+    expect(((await aborted(signal)) as LockLostError).reason).toBe('unreachable');
+    expect(lostAt).toBeGreaterThan(0);
+    expect(lostAt).toBeLessThan(takenAt);
+    proxy.stallNext(0);
+    proxy.release();
+  });
+
+  it('refuses a key that holds something else than a lock', async () => {
+    const dev = await server();
+    const c = client(dev.address);
+    const key = `${uniquePrefix('lock')}plain`;
+    await c.kv.put(key, 'not a lock');
+    await expect(c.lock(key, quick).acquire()).rejects.toBeInstanceOf(LockConflictError);
+  });
+
+  it('gives up waiting after timeoutMs, or when the caller aborts', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('lock')}k`;
+    await client(dev.address).lock(key, quick).acquire();
+    const lock = client(dev.address).lock(key, quick);
+    await expect(lock.acquire({ timeoutMs: 100 })).rejects.toBeInstanceOf(TimeoutError);
+    const controller = new AbortController();
+    const waiting = lock.acquire({ signal: controller.signal });
+    controller.abort(new Error('shutting down'));
+    await expect(waiting).rejects.toThrow('shutting down');
+    expect(lock.held).toBe(false);
+    // Nothing is left behind: only the holder's session exists.
+    const sessions = (await (await fetch(`${dev.url}/v1/session/list`)).json()) as unknown[];
+    expect(sessions).toHaveLength(1);
+  });
+
+  it('refuses a second acquire while held, and bad options with messages naming them', async () => {
+    const dev = await server();
+    const c = client(dev.address);
+    const lock = c.lock(`${uniquePrefix('lock')}k`, quick);
+    await lock.acquire();
+    await expect(lock.acquire()).rejects.toBeInstanceOf(InvalidInputError);
+    expect(() => c.lock('', quick)).toThrow(InvalidInputError);
+    expect(() => c.lock('k', { ttlMs: 5 })).toThrow(/ttlMs/);
+    expect(() => c.lock('k', { lockDelayMs: 61_000 })).toThrow(/lockDelayMs/);
+    expect(() => c.semaphore('jobs', 0)).toThrow(/limit/);
+  });
+
+  it('releases every lock and destroys its sessions on client.close()', async () => {
+    const dev = await server();
+    const c = createConsulWatch({ address: dev.address });
+    const key = `${uniquePrefix('lock')}k`;
+    const signal = await c.lock(key, quick).acquire();
+    await c.close();
+    expect(signal.aborted).toBe(true);
+    expect(await rawEntry(dev, key)).not.toContain('"Session"');
+    expect(await (await fetch(`${dev.url}/v1/session/list`)).json()).toEqual([]);
+  });
+});
+
+describe('semaphore', () => {
+  it('lets at most limit holders in, with the Go api.Semaphore layout', async () => {
+    const dev = await server();
+    const prefix = `${uniquePrefix('sem')}workers`;
+    const [a, b, c] = [0, 1, 2].map(() => client(dev.address).semaphore(prefix, 2, quick));
+    await a!.acquire();
+    await b!.acquire();
+    expect(await c!.tryAcquire()).toBeUndefined();
+    const lock = JSON.parse((await rawEntry(dev, `${prefix}/.lock`))!)[0];
+    expect(lock.Flags).toBe(Number(SEMAPHORE_FLAGS));
+    expect(await rawEntry(dev, `${prefix}/.lock`)).toContain(`"Flags":${SEMAPHORE_FLAGS}`);
+    const decoded = JSON.parse(Buffer.from(lock.Value, 'base64').toString());
+    expect(decoded.Limit).toBe(2);
+    expect(Object.keys(decoded.Holders)).toHaveLength(2);
+    for (const holder of Object.keys(decoded.Holders))
+      expect(await rawEntry(dev, `${prefix}/${holder}`)).toContain(`"Session":"${holder}"`);
+    const waiting = c!.acquire();
+    await a!.release();
+    await waiting;
+    expect(c!.held).toBe(true);
+  });
+
+  it('frees the slot of a holder whose session ended, and signals that holder', async () => {
+    const dev = await server();
+    const prefix = `${uniquePrefix('sem')}one`;
+    const first = client(dev.address).semaphore(prefix, 1, quick);
+    const signal = await first.acquire();
+    const lock = JSON.parse((await rawEntry(dev, `${prefix}/.lock`))!)[0];
+    const [holder] = Object.keys(JSON.parse(Buffer.from(lock.Value, 'base64').toString()).Holders);
+    const second = client(dev.address).semaphore(prefix, 1, quick);
+    const waiting = second.acquire();
+    await put(dev, `/v1/session/destroy/${holder}`);
+    await waiting;
+    expect((await aborted(signal)) as LockLostError).toBeInstanceOf(LockLostError);
+  });
+
+  it('refuses to join a semaphore whose contenders agreed on another limit', async () => {
+    const dev = await server();
+    const prefix = `${uniquePrefix('sem')}limit`;
+    await client(dev.address).semaphore(prefix, 3, quick).acquire();
+    await expect(client(dev.address).semaphore(prefix, 2, quick).acquire()).rejects.toThrow(
+      /limit conflict \(lock: 3, local: 2\)/,
+    );
+  });
+});
+
+describe('leader', () => {
+  it('elects one leader and hands over when it closes', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('leader')}job`;
+    const events: string[] = [];
+    const elected = (name: string) =>
+      new Promise<AbortSignal>((resolve) => {
+        const election = client(dev.address).leader(key, {
+          ...quick,
+          onElected: (signal) => {
+            events.push(`${name} elected`);
+            resolve(signal);
+          },
+          onDemoted: (reason) => events.push(`${name} demoted (${reason})`),
+        });
+        cleanup.push(() => election.close());
+        elections.push(election);
+      });
+    const elections: import('./leader').LeaderElection[] = [];
+    const first = elected('first');
+    const firstTerm = await first;
+    const second = elected('second');
+    expect(elections[0]!.isLeader).toBe(true);
+    expect(elections[1]!.isLeader).toBe(false);
+    await elections[0]!.close();
+    expect(firstTerm.aborted).toBe(true);
+    await second;
+    expect(elections[1]!.isLeader).toBe(true);
+    expect(events).toEqual(['first elected', 'first demoted (released)', 'second elected']);
+  });
+});

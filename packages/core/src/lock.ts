@@ -1,0 +1,78 @@
+import { encodeValue } from './codec';
+import type { AnyClient, ClientCallOptions, ConsulHttp } from './consulHttp';
+import { LockConflictError } from './errors';
+import { Hold, type Holdable, type HoldOptions } from './hold';
+import type { RawKvEntry } from './kv';
+import type { Logger } from './logger';
+import type { ConsulSession } from './session';
+
+/** HashiCorp's `api.LockFlagValue`: the flags of a key used as a lock by Go and Node alike. */
+export const LOCK_FLAGS = '3304740253564472344';
+/** Consul's JSON numbers are read as doubles; this is how the flags above read back. */
+const LOCK_FLAGS_READ = Number(LOCK_FLAGS);
+
+export type LockOptions = HoldOptions;
+
+/**
+ * A mutual-exclusion lock on one KV key, laid out as HashiCorp's Go `api.Lock` lays it out
+ * (the key acquired with a session, flags `LockFlagValue`, the holder's value), so Go and
+ * Node processes guarding one key exclude each other.
+ */
+export interface ConsulLock extends Holdable {
+  /** The key, relative to the client's prefix. */
+  readonly key: string;
+}
+
+/** ConsulLock over the shared hold machinery. */
+export class KvLock extends Hold implements ConsulLock {
+  private readonly value: Buffer;
+
+  /** @internal use `client.lock()` */
+  constructor(
+    http: ConsulHttp,
+    readonly key: string,
+    private readonly path: string,
+    options: LockOptions,
+    logger: Logger,
+  ) {
+    super(http, options, logger, `lock ${JSON.stringify(key)}`, { name: 'Consul API Lock' });
+    this.value = options.value === undefined ? Buffer.alloc(0) : encodeValue(options.value, key);
+  }
+
+  protected async attempt(session: ConsulSession, signal: AbortSignal, index: bigint | undefined) {
+    const res = await this.http.call<RawKvEntry>(
+      `${this.what}: read`,
+      {
+        ...(index === undefined ? {} : { index, waitMs: this.blockWaitMs }),
+        signal,
+        acceptStatus: [404],
+      },
+      (c, o) => c.kv.get({ ...o, key: this.path }),
+    );
+    const entry = res.body;
+    if (entry && entry.Flags !== LOCK_FLAGS_READ)
+      throw new LockConflictError(
+        `${this.what}: the key exists with flags ${entry.Flags}, so it is not a lock (a lock's flags are ${LOCK_FLAGS}). Use another key, or delete this one if it is stale.`,
+        this.key,
+      );
+    if (entry?.Session && entry.Session !== session.id) return { taken: false, index: res.index };
+    const put = await this.http.call<boolean>(`${this.what}: acquire`, { signal }, (c, o) =>
+      c.kv.set({ ...o, key: this.path, value: this.value, acquire: session.id, flags: LOCK_FLAGS }),
+    );
+    return put.body === true ? { taken: true } : { taken: false, refused: true };
+  }
+
+  protected readHolder(client: AnyClient, options: ClientCallOptions): Promise<unknown> {
+    return client.kv.get({ ...options, key: this.path });
+  }
+
+  protected holds(session: ConsulSession, body: unknown): boolean {
+    return (body as RawKvEntry | undefined)?.Session === session.id;
+  }
+
+  protected async giveUp(session: ConsulSession): Promise<void> {
+    await this.http.call(`${this.what}: release`, { timeoutMs: 5_000 }, (c, o) =>
+      c.kv.set({ ...o, key: this.path, value: this.value, release: session.id, flags: LOCK_FLAGS }),
+    );
+  }
+}
