@@ -5,6 +5,7 @@ import { CONSUL_CLIENT, ConsulService } from './consul.service';
 import { ConsulChangeExplorer } from './consulChange.explorer';
 import { ConsulConfigService } from './consulConfig.service';
 import { ConsulHealthIndicator } from './consulHealth.indicator';
+import { ConsulLeaderService } from './consulLeader.service';
 import { ConsulRegistration } from './consulRegistration.service';
 
 /** `ConsulModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory })`, with `isGlobal`. */
@@ -21,6 +22,7 @@ import { ConsulRegistration } from './consulRegistration.service';
     ConsulChangeExplorer,
     ConsulRegistration,
     ConsulHealthIndicator,
+    ConsulLeaderService,
   ],
   exports: [
     ConsulService,
@@ -28,6 +30,7 @@ import { ConsulRegistration } from './consulRegistration.service';
     ConsulConfigService,
     ConsulRegistration,
     ConsulHealthIndicator,
+    ConsulLeaderService,
   ],
 })
 export class ConsulModule extends ConfigurableModuleClass {}

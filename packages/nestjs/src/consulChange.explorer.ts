@@ -12,7 +12,13 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options';
 import { ConsulService } from './consul.service';
 import { ConsulConfigService } from './consulConfig.service';
+import { ConsulLeaderService } from './consulLeader.service';
 import { bindValues } from './consulValue.decorator';
+import {
+  bindLeadership,
+  LEADER_ONLY_METADATA,
+  type LeaderOnlyOptions,
+} from './leaderOnly.decorator';
 import {
   CONSUL_CHANGE_METADATA,
   type OnConsulChangeOptions,
@@ -44,6 +50,7 @@ export class ConsulChangeExplorer
     private readonly moduleRef: ModuleRef,
     private readonly consul: ConsulService,
     private readonly config: ConsulConfigService,
+    private readonly leaders: ConsulLeaderService,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: ConsulModuleOptions,
   ) {}
 
@@ -73,6 +80,17 @@ export class ConsulChangeExplorer
       if (!instance || typeof instance !== 'object') continue;
       const prototype = Object.getPrototypeOf(instance);
       for (const name of this.scanner.getAllMethodNames(prototype)) {
+        const leaderOnly: LeaderOnlyOptions | undefined = Reflect.getMetadata(
+          LEADER_ONLY_METADATA,
+          prototype[name],
+        );
+        if (leaderOnly) {
+          const { key, ...campaign } = leaderOnly;
+          this.leaders.campaign(key, campaign);
+          bindLeadership(wrapper.isDependencyTreeStatic() ? instance : prototype, (k) =>
+            this.leaders.isLeader(k),
+          );
+        }
         const list: OnConsulChangeOptions[] | undefined = Reflect.getMetadata(
           CONSUL_CHANGE_METADATA,
           prototype[name],

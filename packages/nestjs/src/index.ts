@@ -13,6 +13,8 @@ export {
   type ConsulHealthOptions,
   type ConsulHealthResult,
 } from './consulHealth.indicator';
+export { ConsulLeaderService, type LeaderCampaignOptions } from './consulLeader.service';
 export { ConsulRegistration } from './consulRegistration.service';
 export { ConsulValue } from './consulValue.decorator';
+export { LeaderOnly, type LeaderOnlyOptions } from './leaderOnly.decorator';
 export { OnConsulChange, type OnConsulChangeOptions } from './onConsulChange.decorator';
