@@ -107,6 +107,7 @@ export abstract class Hold implements Holdable {
   private busy = false;
   private closed = false;
   private waiting: AbortController | undefined;
+  private seen: bigint | undefined;
 
   protected constructor(
     protected readonly http: ConsulHttp,
@@ -165,7 +166,7 @@ export abstract class Hold implements Holdable {
     session: ConsulSession,
     signal: AbortSignal,
     index: bigint | undefined,
-  ): Promise<{ taken: boolean; index?: bigint; refused?: boolean }>;
+  ): Promise<{ taken: boolean; index?: bigint; refused?: boolean; reset?: boolean }>;
 
   /** The read the monitor blocks on while held. */
   protected abstract readHolder(client: AnyClient, options: ClientCallOptions): Promise<unknown>;
@@ -175,6 +176,17 @@ export abstract class Hold implements Holdable {
 
   /** Undoes the hold in Consul (release the key, leave the holders). */
   protected abstract giveUp(session: ConsulSession): Promise<void>;
+
+  /**
+   * Notes the index a read of the hold's key(s) answered with; true when it is lower than one
+   * seen before, in this acquisition or an earlier one: the server's state was reset.
+   */
+  protected wentBack(index: bigint | undefined): boolean {
+    if (index === undefined) return false;
+    const back = this.seen !== undefined && index < this.seen;
+    this.seen = index;
+    return back;
+  }
 
   /** Clears what an attempt left when the acquisition is abandoned with a shared session. */
   protected async abandon(_session: ConsulSession): Promise<void> {}
@@ -247,7 +259,12 @@ export abstract class Hold implements Holdable {
           return this.take(session, shared === undefined);
         }
         if (once) return undefined;
-        if (outcome.refused) {
+        if (outcome.reset) {
+          // Consul's state went back in time (a snapshot restore): a holder the rewrite dropped
+          // may not know yet. Its monitor or its session tells it within one TTL; wait that long.
+          index = undefined;
+          await pause(session.ttlMs, signal);
+        } else if (outcome.refused) {
           index = undefined;
           await pause(this.options.retryMs ?? DEFAULT_RETRY_MS, signal);
         } else index = nextIndex(index, outcome.index);
@@ -332,12 +349,20 @@ export abstract class Hold implements Holdable {
           (c, o) => this.readHolder(c, o),
         );
         failures = 0;
+        this.wentBack(res.index);
         if (!this.stillHolds(session, res.body)) return 'lock-taken';
         index = nextIndex(index, res.index);
       } catch {
         if (signal.aborted) return undefined;
-        // Unreachable: the session's own deadline decides when the hold counts as lost.
-        await pause(backoffDelay(failures++, RETRY_BACKOFF), signal);
+        // Unreachable: the session's own deadline decides when the hold counts as lost. Retry
+        // well within a TTL, so a waiter held back by a reset (one TTL) finds this holder told.
+        await pause(
+          backoffDelay(failures++, {
+            ...RETRY_BACKOFF,
+            maxMs: Math.min(RETRY_BACKOFF.maxMs, session.ttlMs / 4),
+          }),
+          signal,
+        );
       }
     }
     return undefined;

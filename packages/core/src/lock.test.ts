@@ -126,6 +126,28 @@ describe('lock', () => {
     proxy.release();
   });
 
+  it('after a snapshot restore drops the holder, a waiter holds back one TTL so the holder learns first', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('lock')}restored`;
+    const before = dev.snapshot();
+    const holder = client(dev.address).lock(key, quick);
+    const signal = await holder.acquire();
+    let lostAt = 0;
+    signal.addEventListener('abort', () => {
+      lostAt = performance.now();
+    });
+    const waiter = client(dev.address).lock(key, quick);
+    const waiting = waiter.acquire();
+    await dev.whenParked(2); // the holder's monitor and the waiter's read
+    const restoredAt = performance.now();
+    dev.restore(before);
+    await waiting;
+    const takenAt = performance.now();
+    expect(signal.aborted).toBe(true);
+    expect(lostAt).toBeLessThan(takenAt);
+    expect(takenAt - restoredAt).toBeGreaterThanOrEqual(quick.ttlMs - 10);
+  });
+
   it('refuses a key that holds something else than a lock', async () => {
     const dev = await server();
     const c = client(dev.address);

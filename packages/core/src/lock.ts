@@ -49,6 +49,7 @@ export class KvLock extends Hold implements ConsulLock {
       },
       (c, o) => c.kv.get({ ...o, key: this.path }),
     );
+    if (this.wentBack(res.index)) return { taken: false, reset: true };
     const entry = res.body;
     if (entry && entry.Flags !== LOCK_FLAGS_READ)
       throw new LockConflictError(

@@ -96,6 +96,7 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
       },
       (c, o) => this.readHolder(c, o),
     );
+    if (this.wentBack(res.index)) return { taken: false, reset: true };
     const entries = res.body ?? [];
     const { entry, lock } = this.decode(entries);
     if (Object.keys(lock.Holders).length >= lock.Limit) return { taken: false, index: res.index };
