@@ -1,11 +1,10 @@
 // Conformance of the dev-server with a Consul agent, through the npm `consul` client (a client
 // we did not write). Against a real agent:
 //   CONSUL_HTTP_ADDR=127.0.0.1:8500 pnpm vitest run --project dev-server test/conformance.test.ts
-import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
 import Consul from 'consul';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAgent, type TestAgent } from '../src/testing';
+import { index, withResponse } from './clientResponse';
 
 const external = Boolean(process.env.CONSUL_HTTP_ADDR);
 let agent: TestAgent;
@@ -25,23 +24,6 @@ afterAll(async () => {
   consul.destroy();
   await agent.close();
 });
-
-type Res = IncomingMessage & { statusCode: number };
-/** Runs a client call and returns the raw response with the body, or the error's status. */
-async function withResponse<T>(
-  call: (ctx: object) => Promise<unknown>,
-): Promise<{ res: Res; body: T }> {
-  const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-  try {
-    const [res, body] = (await call(ctx)) as [Res, T];
-    return { res, body };
-  } catch (error) {
-    const res = (error as { response?: Res & { body: T } }).response;
-    if (!res) throw error;
-    return { res, body: res.body };
-  }
-}
-const index = (res: Res) => BigInt(res.headers['x-consul-index'] as string);
 
 describe('KV', () => {
   it('stores values, flags (all 64 bits) and answers a missing key with 404 and an index', async () => {

@@ -1,4 +1,6 @@
 import { CONSUL_VERSION } from '../agent';
+import { queryFilter } from '../filter';
+import { filterSchemas } from '../filterSchemas';
 import { GoObject } from '../goJson';
 import { decodePath, HttpError, json, type Request, readJson, send } from '../http';
 import type { Route, RouteContext } from './route';
@@ -51,10 +53,11 @@ export function agentRoutes({ state, datacenter, pretty }: RouteContext): Route[
     {
       path: '/v1/agent/services',
       GET: (r) => {
+        const filter = queryFilter(r.query, filterSchemas.agentService);
         const out: Record<string, unknown> = {};
         for (const s of catalog.servicesOf(agent.node)) {
           if (s.ID === 'consul') continue;
-          out[s.ID] = {
+          const service = {
             ID: s.ID,
             Service: s.Service,
             Tags: s.Tags,
@@ -65,6 +68,7 @@ export function agentRoutes({ state, datacenter, pretty }: RouteContext): Route[
             EnableTagOverride: s.EnableTagOverride,
             Datacenter: datacenter,
           };
+          if (!filter || filter.matches(service)) out[s.ID] = service;
         }
         send(r.res, json(out, pretty(r)));
       },
@@ -72,9 +76,10 @@ export function agentRoutes({ state, datacenter, pretty }: RouteContext): Route[
     {
       path: '/v1/agent/checks',
       GET: (r) => {
+        const filter = queryFilter(r.query, filterSchemas.healthCheck);
         const out: Record<string, unknown> = {};
         for (const c of catalog.checksOf(agent.node))
-          if (c.CheckID !== 'serfHealth') out[c.CheckID] = c;
+          if (c.CheckID !== 'serfHealth' && (!filter || filter.matches(c))) out[c.CheckID] = c;
         send(r.res, json(out, pretty(r)));
       },
     },

@@ -5,8 +5,11 @@ import {
   type CatalogService,
   CHECK_STATUSES,
   type CheckStatus,
+  type HealthCheck,
   topics,
 } from '../catalogStore';
+import { applyFilter, queryFilter } from '../filter';
+import { filterSchemas } from '../filterSchemas';
 import { GoObject } from '../goJson';
 import { decodePath, HttpError, json, type Request, readJson, send } from '../http';
 import { missing } from './agent';
@@ -36,6 +39,21 @@ function serviceNode(node: CatalogNode, s: CatalogService, datacenter: string) {
 
 const hasTags = (s: CatalogService, tags: string[]) => tags.every((t) => s.Tags.includes(t));
 
+/** Service name → the tags of these instances, each once, as `catalog/services` lists them. */
+function tagsByName<T extends { ServiceName: string; ServiceTags: string[] }>(
+  instances: T[],
+): Record<string, string[]> {
+  const byName = new Map<string, Set<string>>();
+  for (const s of instances) {
+    const tags = byName.get(s.ServiceName) ?? new Set<string>();
+    byName.set(s.ServiceName, tags);
+    for (const tag of s.ServiceTags) tags.add(tag);
+  }
+  return Object.fromEntries(
+    [...byName.keys()].sort().map((name) => [name, [...byName.get(name)!]]),
+  );
+}
+
 export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Route[] {
   const { catalog, waiters, raft } = state;
   const read = (r: Request, topic: string, index: () => number, value: () => unknown) =>
@@ -43,6 +61,12 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
       topic,
       run: () => ({ index: BigInt(index()), ...json(value(), pretty(r)) }),
     });
+  const allInstances = () =>
+    catalog
+      .allNodes()
+      .flatMap((node) =>
+        catalog.servicesOf(node.Node).map((s) => serviceNode(node, s, datacenter)),
+      );
 
   const register = async (r: Request) => {
     const body = new GoObject(await readJson(r.req, 1024 * 1024), 'registration');
@@ -125,38 +149,47 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
     { path: '/v1/catalog/datacenters', GET: (r) => send(r.res, json([datacenter])) },
     {
       path: '/v1/catalog/services',
-      GET: (r) =>
+      GET: (r) => {
+        // Consul runs this filter over service instances, then lists what is left by name.
+        const filter = queryFilter(r.query, filterSchemas.serviceNode);
         read(
           r,
           topics.services,
           () => catalog.tableIndex('services'),
-          () => catalog.serviceNames(),
-        ),
+          () => (filter ? tagsByName(applyFilter(allInstances(), filter)) : catalog.serviceNames()),
+        );
+      },
     },
     {
       path: '/v1/catalog/nodes',
-      GET: (r) =>
+      GET: (r) => {
+        const filter = queryFilter(r.query, filterSchemas.node);
         read(
           r,
           topics.nodes,
           () => catalog.tableIndex('nodes'),
-          () => catalog.allNodes(),
-        ),
+          () => applyFilter(catalog.allNodes(), filter),
+        );
+      },
     },
     {
       path: '/v1/catalog/service/',
       GET: (r, rest) => {
         const name = decodePath(rest) || missing('service name');
         const tags = r.query.getAll('tag');
+        const filter = queryFilter(r.query, filterSchemas.serviceNode);
         read(
           r,
           topics.service(name),
           () => catalog.serviceIndex(name),
           () =>
-            catalog
-              .instances(name)
-              .filter(({ service }) => hasTags(service, tags))
-              .map(({ node, service }) => serviceNode(node, service, datacenter)),
+            applyFilter(
+              catalog
+                .instances(name)
+                .filter(({ service }) => hasTags(service, tags))
+                .map(({ node, service }) => serviceNode(node, service, datacenter)),
+              filter,
+            ),
         );
       },
     },
@@ -184,11 +217,16 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
 
 export function healthRoutes({ state, pretty }: RouteContext): Route[] {
   const { catalog, waiters } = state;
-  const checks = (r: Request, value: () => unknown) =>
+  const checks = (r: Request, value: () => HealthCheck[]) => {
+    const filter = queryFilter(r.query, filterSchemas.healthCheck);
     serveBlocking(r, waiters, {
       topic: topics.checks,
-      run: () => ({ index: BigInt(catalog.tableIndex('checks')), ...json(value(), pretty(r)) }),
+      run: () => ({
+        index: BigInt(catalog.tableIndex('checks')),
+        ...json(applyFilter(value(), filter), pretty(r)),
+      }),
     });
+  };
 
   return [
     {
@@ -197,6 +235,7 @@ export function healthRoutes({ state, pretty }: RouteContext): Route[] {
         const name = decodePath(rest) || missing('service name');
         const tags = r.query.getAll('tag');
         const passingOnly = r.query.has('passing');
+        const filter = queryFilter(r.query, filterSchemas.checkServiceNode);
         serveBlocking(r, waiters, {
           topic: topics.service(name),
           run: () => {
@@ -211,7 +250,10 @@ export function healthRoutes({ state, pretty }: RouteContext): Route[] {
                   .filter((c) => c.ServiceID === '' || c.ServiceID === service.ID),
               }))
               .filter((e) => !passingOnly || e.Checks.every((c) => c.Status === 'passing'));
-            return { index: BigInt(catalog.serviceIndex(name)), ...json(entries, pretty(r)) };
+            return {
+              index: BigInt(catalog.serviceIndex(name)),
+              ...json(applyFilter(entries, filter), pretty(r)),
+            };
           },
         });
       },
