@@ -3,6 +3,7 @@ import {
   ConsulRequestError,
   ConsulUnavailableError,
   ConsulWatchError,
+  InvalidFilterError,
   PermissionDeniedError,
 } from './errors';
 import { TokenBucket } from './tokenBucket';
@@ -64,7 +65,8 @@ const asWatchError = (error: unknown): ConsulWatchError =>
  * - Consul unreachable (no connection, timeout, 5xx, 429): wait for the client's availability
  *   monitor, which probes for all watches at once; when the same query keeps failing while
  *   Consul answers the probe, exponential back-off with full jitter on top;
- * - 403 and 400 are retried slowly, whatever the monitor says;
+ * - 403, 400 and a filter Consul cannot parse (its 500) are retried slowly, whatever the
+ *   monitor says: they are the caller's to fix, not an outage;
  * - the request after an error carries no index, so a restarted agent whose index happens to
  *   equal ours cannot hide its different data;
  * - pacing: a token bucket lets `burst` requests go at once and holds a key whose index moves
@@ -107,6 +109,7 @@ export async function runBlockingQuery<R>(options: BlockingQueryOptions<R>): Pro
       }
       const slow =
         typed instanceof PermissionDeniedError ||
+        typed instanceof InvalidFilterError ||
         (typed instanceof ConsulRequestError && typed.status === 400);
       const delay = slow
         ? Math.max(backoff.slowMs, backoffDelay(attempt - 1, backoff))

@@ -5,7 +5,7 @@ import { ConsulWatchError } from './errors';
 import { changeToJson } from './handlers/changeJson';
 import { httpHandler } from './handlers/http';
 import { scriptHandler } from './handlers/script';
-import type { WatchChange, WatchSpec } from './watchTypes';
+import { type WatchChange, type WatchSpec, type WatchTypeName, watchTypes } from './watchTypes';
 
 const usage = `consul-watch: watch Consul and print or hand over every change
 
@@ -14,10 +14,10 @@ Usage: consul-watch --type TYPE [parameters] [--handler PROGRAM [-- ARGS…] | -
 Types and their parameters:
   key        --key KEY
   keyprefix  --prefix PREFIX
-  services
-  nodes
-  service    --service NAME [--tag TAG]… [--passing-only]
-  checks     --service NAME | --state any|passing|warning|critical
+  services   [--filter EXPR]
+  nodes      [--filter EXPR]
+  service    --service NAME [--tag TAG]… [--passing-only] [--filter EXPR]
+  checks     --service NAME | --state any|passing|warning|critical [--filter EXPR]
   event      [--name NAME] [--replay]
 
 Options:
@@ -25,6 +25,8 @@ Options:
   --token-file FILE  read the ACL token from FILE (default: CONSUL_HTTP_TOKEN); never
                      pass a token on the command line, where other users can see it
   --datacenter DC    --stale | --consistent
+  --filter EXPR      only what matches Consul's filter expression, applied by Consul, e.g.
+                     'Service.Meta.env == "prod"' (see Consul's API docs, "Filtering")
   --handler PROGRAM  run PROGRAM (no shell) for each change, the change as JSON on stdin,
                      CONSUL_INDEX in its environment; arguments follow "--"
   --http URL         POST each change as JSON to URL, retrying failures
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
     tag: { type: 'string', multiple: true },
     'passing-only': { type: 'boolean' },
     state: { type: 'string' },
+    filter: { type: 'string' },
     name: { type: 'string' },
     replay: { type: 'boolean' },
     datacenter: { type: 'string' },
@@ -57,6 +60,12 @@ async function main(): Promise<void> {
   if (!v.type) fail('--type is required');
   if (v.handler && v.http) fail('give --handler or --http, not both');
   if (v.stale && v.consistent) fail('give --stale or --consistent, not both');
+  const type = Object.hasOwn(watchTypes, v.type as string)
+    ? watchTypes[v.type as WatchTypeName]
+    : undefined;
+  if (v.filter !== undefined && type && !type.filterable) {
+    fail(`--filter works with --type services, nodes, service or checks, not ${v.type}`);
+  }
   if (positionals.length > 0 && !v.handler) {
     fail(
       `unexpected arguments ${positionals.join(' ')} (handler arguments go after --handler PROGRAM --)`,
@@ -70,6 +79,7 @@ async function main(): Promise<void> {
     ...(v.tag ? { tag: v.tag } : {}),
     ...(v['passing-only'] ? { passingOnly: true } : {}),
     ...(v.state !== undefined ? { state: v.state } : {}),
+    ...(v.filter !== undefined ? { filter: v.filter } : {}),
     ...(v.name !== undefined ? { name: v.name } : {}),
     ...(v.replay ? { replay: true } : {}),
     ...(v.datacenter ? { datacenter: v.datacenter } : {}),

@@ -7,6 +7,7 @@ import {
   ConsulRequestError,
   ConsulUnavailableError,
   type ConsulWatchError,
+  InvalidFilterError,
   PermissionDeniedError,
 } from './errors';
 
@@ -19,6 +20,8 @@ export interface CallSettings {
   index?: bigint;
   /** Blocking wait in ms. */
   waitMs?: number;
+  /** Consul's `filter` expression for the read (catalog, health and agent listings). */
+  filter?: string;
   signal?: AbortSignal;
   /**
    * A long-lived cancel emitter shared by one watch's requests (emitting 'cancel' aborts the
@@ -38,6 +41,9 @@ export interface CallSettings {
 }
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** How Consul's answer to a malformed `filter` begins. */
+const BAD_FILTER = 'Failed to create boolean expression evaluator: ';
 
 /** What to check when Consul cannot be reached, by where its address came from. */
 const CHECK_ADDRESS: Record<Connection['addressFrom'], string> = {
@@ -68,6 +74,7 @@ export interface ClientCallOptions {
   consistent?: boolean;
   index?: string;
   wait?: string;
+  filter?: string;
   timeout: number;
   ctx: EventEmitter & { includeResponse: boolean };
 }
@@ -133,6 +140,8 @@ export class ConsulHttp {
     const consistency = settings.consistency ?? this.connection.consistency;
     if (consistency === 'stale') options.stale = true;
     if (consistency === 'consistent') options.consistent = true;
+    // The client sends it as the `filter` query parameter.
+    if (settings.filter !== undefined) options.filter = settings.filter;
     if (settings.index !== undefined) {
       const waitMs = settings.waitMs ?? 5 * 60_000;
       options.index = settings.index.toString();
@@ -162,7 +171,7 @@ export class ConsulHttp {
         const accepted = response.statusCode === 404 ? undefined : response.body;
         return { body: accepted, status: response.statusCode, index: undefined };
       }
-      const translated = this.translate(what, error);
+      const translated = this.translate(what, error, settings.filter);
       const code = (error as { code?: string }).code;
       if (code && RESET_CODES.has(code))
         Object.defineProperty(translated, 'resetCode', { value: code });
@@ -173,7 +182,7 @@ export class ConsulHttp {
   }
 
   /** Turns a client failure into a typed error that names the operation, never the token. */
-  translate(what: string, error: unknown): ConsulWatchError {
+  translate(what: string, error: unknown, filter?: string): ConsulWatchError {
     const e = error as {
       response?: { statusCode?: number; body?: unknown };
       code?: string;
@@ -185,6 +194,16 @@ export class ConsulHttp {
         ? e.response.body.trim()
         : undefined;
     const where = this.connection.display;
+    // Consul answers a filter it cannot parse or check with a 500 and this text (after
+    // "rpc error making call: " when a client agent forwarded the read).
+    const badFilter = reason?.indexOf(BAD_FILTER) ?? -1;
+    if (filter !== undefined && status !== undefined && badFilter >= 0) {
+      return new InvalidFilterError(
+        `${what}: Consul cannot use the filter ${JSON.stringify(filter)}: ${reason!.slice(badFilter + BAD_FILTER.length)}. Fix the expression (see https://developer.hashicorp.com/consul/api-docs/features/filtering); the watch retries slowly meanwhile.`,
+        filter,
+        status,
+      );
+    }
     if (status === 403) {
       return new PermissionDeniedError(
         `${what}: Consul at ${where} denied the request (403 ${reason ?? 'Permission denied'}). Check that the ACL token is set and its policy grants this access.`,

@@ -64,8 +64,24 @@ export class ConsulRequestError extends ConsulWatchError {
   constructor(
     message: string,
     readonly status: number,
+    code: ConsulWatchErrorCode = 'CONSUL_ERROR',
   ) {
-    super('CONSUL_ERROR', message);
+    super(code, message);
+  }
+}
+
+/**
+ * Consul could not parse or check a watch's `filter` expression. It answers that with a 500,
+ * but the fault is the filter's, not the agent's: the watch retries slowly, as after a 400,
+ * and reports the filter and Consul's reason until the filter is fixed.
+ */
+export class InvalidFilterError extends ConsulRequestError {
+  constructor(
+    message: string,
+    readonly filter: string,
+    status: number,
+  ) {
+    super(message, status, 'INVALID_INPUT');
   }
 }
 

@@ -59,5 +59,5 @@ export type {
   WatchSpec,
   WatchTypeName,
 } from './watchTypes';
-export type { CheckState, ChecksParams, ServiceParams } from './watchTypes/catalog';
+export type { CheckState, ChecksParams, FilterParams, ServiceParams } from './watchTypes/catalog';
 export type { EventParams, UserEvent } from './watchTypes/event';

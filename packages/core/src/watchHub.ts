@@ -75,6 +75,11 @@ export class WatchHub {
   ): { shared: SharedWatch; release: () => Promise<void> } {
     const { name, params, settings } = splitSpec(spec);
     const def = watchTypes[name];
+    if (params.filter !== undefined && !def.filterable) {
+      throw new InvalidInputError(
+        `${name} watch: filter is not supported; Consul filters the catalog and health reads only (services, nodes, service and checks watches)`,
+      );
+    }
     def.validate(params as never);
     const key = signature(name, params, settings);
     let shared = this.watches.get(key);

@@ -119,6 +119,47 @@ describe('consul-watch CLI', () => {
     expect(result.stdout).toMatch(/^tagged keyprefix \d+$/m);
   });
 
+  it('hands over only what matches --filter, filtered by Consul', async () => {
+    const result = await run(
+      [
+        '--type',
+        'services',
+        '--filter',
+        'ServiceName == "consul"',
+        '--http-addr',
+        dev.address,
+        '--once',
+      ],
+      { CONSUL_HTTP_TOKEN: SECRET },
+    );
+    expect(result.code).toBe(0);
+    const line = JSON.parse(result.stdout.trim().split('\n')[0]!);
+    expect(line).toMatchObject({ type: 'services', initial: true, current: [{ name: 'consul' }] });
+    expect(line.current).toHaveLength(1);
+    expect(result.stderr).toContain('watching services filter "ServiceName == \\"consul\\""');
+  });
+
+  it('reports a filter Consul cannot parse on stderr and keeps running', async () => {
+    const child = spawn(
+      process.execPath,
+      [cli, '--type', 'nodes', '--filter', 'Node == 1.2.3', '--http-addr', dev.address],
+      { env: { ...process.env, CONSUL_HTTP_TOKEN: SECRET } },
+    );
+    let stderr = '';
+    await new Promise<void>((resolve) =>
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c;
+        if (stderr.includes('Invalid number literal')) resolve();
+      }),
+    );
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    child.kill('SIGTERM');
+    expect(await closed).toBe(0);
+    expect(stderr).toContain(
+      'Consul cannot use the filter "Node == 1.2.3": 1:12 (11): rule "number"',
+    );
+  });
+
   it('exits 2 with a message naming the problem on bad usage', async () => {
     for (const [args, message] of [
       [[], /--type is required/],
@@ -128,6 +169,14 @@ describe('consul-watch CLI', () => {
       ],
       [['--type', 'key', '--bogus'], /Unknown option '--bogus'/],
       [['--type', 'nodes', '--stale', '--consistent'], /--stale or --consistent/],
+      [
+        ['--type', 'key', '--key', 'a', '--filter', 'Key == a'],
+        /--filter works with --type services, nodes, service or checks, not key/,
+      ],
+      [
+        ['--type', 'nodes', '--filter', ' ', '--http-addr', dev.address],
+        /nodes watch: filter must be a non-empty string/,
+      ],
     ] as const) {
       const result = await run([...args]);
       expect(result.code, args.join(' ')).toBe(2);

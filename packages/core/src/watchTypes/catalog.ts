@@ -56,6 +56,31 @@ export interface ServiceEntry {
   Checks: HealthCheck[];
 }
 
+/** What the catalog and health watches share: Consul's own filter over what they read. */
+export interface FilterParams {
+  /**
+   * A Consul filter expression (https://developer.hashicorp.com/consul/api-docs/features/filtering),
+   * applied by Consul to each item before it answers, so only matching items are watched:
+   * `'Service.Meta.env == "prod" and Checks.Status != critical'`. Watches with different
+   * filters are different queries.
+   */
+  filter?: string;
+}
+
+/** Refuses a filter that is not a non-empty string, naming the watch and showing an example. */
+function checkFilter(watch: string, p: FilterParams, example: string): void {
+  if (p.filter === undefined) return;
+  if (typeof p.filter !== 'string' || p.filter.trim() === '') {
+    const got = typeof p.filter === 'string' ? JSON.stringify(p.filter) : typeof p.filter;
+    throw new InvalidInputError(
+      `${watch} watch: filter must be a non-empty string such as '${example}', got ${got}; leave it out to watch everything`,
+    );
+  }
+}
+
+const filtered = (p: FilterParams) =>
+  p.filter === undefined ? '' : ` filter ${JSON.stringify(p.filter)}`;
+
 function keyed<T>(items: T[], id: (item: T) => string): Map<string, T> {
   const map = new Map<string, T>();
   for (const item of items) map.set(id(item), item);
@@ -74,37 +99,47 @@ function catalogDiff<T>(
 
 /** `services`: the service names and their tags, GET /v1/catalog/services. */
 export const servicesWatch = defineWatchType<
-  Record<string, never>,
+  FilterParams,
   Record<string, string[]>,
   CatalogState<ServiceSummary>,
   CatalogChange<ServiceSummary>
 >({
-  validate() {},
-  describe: () => 'services',
-  fetch: (_p, ctx) => blockingFetch('watch services', ctx, (c, o) => c.catalog.service.list(o)),
+  validate: (p) => checkFilter('services', p, 'ServiceTags contains "v2"'),
+  describe: (p) => `services${filtered(p)}`,
+  // Consul filters the instances (ServiceName, ServiceTags, NodeMeta…), then lists the names left.
+  fetch: (p, ctx) =>
+    blockingFetch(
+      `watch services${filtered(p)}`,
+      ctx,
+      (c, o) => c.catalog.service.list(o),
+      p.filter,
+    ),
   normalise: (raw) =>
     keyed(
       Object.entries(raw ?? {}).map(([name, tags]) => ({ name, tags: [...(tags ?? [])].sort() })),
       (s) => s.name,
     ),
   diff: catalogDiff,
+  filterable: true,
 });
 
 /** `nodes`: every node, GET /v1/catalog/nodes. */
 export const nodesWatch = defineWatchType<
-  Record<string, never>,
+  FilterParams,
   CatalogNode[],
   CatalogState<CatalogNode>,
   CatalogChange<CatalogNode>
 >({
-  validate() {},
-  describe: () => 'nodes',
-  fetch: (_p, ctx) => blockingFetch('watch nodes', ctx, (c, o) => c.catalog.node.list(o)),
+  validate: (p) => checkFilter('nodes', p, 'Meta.rack == "r1"'),
+  describe: (p) => `nodes${filtered(p)}`,
+  fetch: (p, ctx) =>
+    blockingFetch(`watch nodes${filtered(p)}`, ctx, (c, o) => c.catalog.node.list(o), p.filter),
   normalise: (raw) => keyed(raw ?? [], (n) => n.Node),
   diff: catalogDiff,
+  filterable: true,
 });
 
-export interface ServiceParams {
+export interface ServiceParams extends FilterParams {
   service: string;
   /** Instances must carry this tag (or every one of these tags). */
   tag?: string | string[];
@@ -134,28 +169,33 @@ export const serviceWatch = defineWatchType<
           `service watch of ${JSON.stringify(p.service)}: tags must be non-empty strings`,
         );
     }
+    checkFilter(`service ${JSON.stringify(p.service)}`, p, 'Service.Meta.version == "2"');
   },
   describe: (p) =>
-    `service ${JSON.stringify(p.service)}${tagsOf(p).length ? ` tag ${tagsOf(p).join(',')}` : ''}${p.passingOnly ? ' passing' : ''}`,
+    `service ${JSON.stringify(p.service)}${tagsOf(p).length ? ` tag ${tagsOf(p).join(',')}` : ''}${p.passingOnly ? ' passing' : ''}${filtered(p)}`,
   fetch: (p, ctx) => {
     const tags = tagsOf(p);
-    return blockingFetch(`watch service ${JSON.stringify(p.service)}`, ctx, (c, o) =>
-      c.health.service({
-        ...o,
-        service: p.service,
-        ...(tags.length === 1 ? { tag: tags[0] } : tags.length > 1 ? { tag: tags } : {}),
-        ...(p.passingOnly ? { passing: true } : {}),
-      }),
+    return blockingFetch(
+      `watch service ${JSON.stringify(p.service)}${filtered(p)}`,
+      ctx,
+      (c, o) =>
+        c.health.service({
+          ...o,
+          service: p.service,
+          ...(tags.length === 1 ? { tag: tags[0] } : tags.length > 1 ? { tag: tags } : {}),
+          ...(p.passingOnly ? { passing: true } : {}),
+        }),
+      p.filter,
     );
   },
   normalise: (raw) => keyed(raw ?? [], (e) => `${e.Node.Node}/${e.Service.ID}`),
   diff: catalogDiff,
+  filterable: true,
 });
 
 export type CheckState = 'any' | 'passing' | 'warning' | 'critical';
-export type ChecksParams =
-  | { service: string; state?: undefined }
-  | { state: CheckState; service?: undefined };
+export type ChecksParams = FilterParams &
+  ({ service: string; state?: undefined } | { state: CheckState; service?: undefined });
 
 /** `checks`: the checks of one service, or every check in a state. */
 export const checksWatch = defineWatchType<
@@ -179,19 +219,27 @@ export const checksWatch = defineWatchType<
         `checks watch: state ${JSON.stringify(p.state)} must be any, passing, warning or critical`,
       );
     }
+    checkFilter('checks', p, 'ServiceTags contains "db"');
   },
   describe: (p) =>
-    p.service !== undefined
+    (p.service !== undefined
       ? `checks of service ${JSON.stringify(p.service)}`
-      : `checks in state ${p.state}`,
+      : `checks in state ${p.state}`) + filtered(p),
   fetch: (p, ctx) =>
     p.service !== undefined
-      ? blockingFetch(`watch checks of ${JSON.stringify(p.service)}`, ctx, (c, o) =>
-          c.health.checks({ ...o, service: p.service }),
+      ? blockingFetch(
+          `watch checks of ${JSON.stringify(p.service)}${filtered(p)}`,
+          ctx,
+          (c, o) => c.health.checks({ ...o, service: p.service }),
+          p.filter,
         )
-      : blockingFetch(`watch checks in state ${p.state}`, ctx, (c, o) =>
-          c.health.state({ ...o, state: p.state }),
+      : blockingFetch(
+          `watch checks in state ${p.state}${filtered(p)}`,
+          ctx,
+          (c, o) => c.health.state({ ...o, state: p.state }),
+          p.filter,
         ),
   normalise: (raw) => keyed(raw ?? [], (c) => `${c.Node}/${c.CheckID}`),
   diff: catalogDiff,
+  filterable: true,
 });

@@ -4,6 +4,7 @@ import {
   type CatalogNode,
   type ChecksParams,
   checksWatch,
+  type FilterParams,
   type HealthCheck,
   nodesWatch,
   type ServiceEntry,
@@ -49,8 +50,8 @@ export type WatchSpec = WatchSettings &
   (
     | { type: 'key'; key: string }
     | { type: 'keyprefix'; prefix: string }
-    | { type: 'services' }
-    | { type: 'nodes' }
+    | ({ type: 'services' } & FilterParams)
+    | ({ type: 'nodes' } & FilterParams)
     | ({ type: 'service' } & ServiceParams)
     | ({ type: 'checks' } & ChecksParams)
     | ({ type: 'event' } & EventParams)

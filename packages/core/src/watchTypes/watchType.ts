@@ -27,6 +27,8 @@ export interface WatchType<P, Raw, S, C> {
   diff(prev: S | undefined, next: S, params: P): C | undefined;
   /** The event list's index is a hash, not a Raft index. */
   indexKind?: 'hash';
+  /** Takes Consul's `filter` parameter (the catalog and health reads do, KV and events do not). */
+  filterable?: boolean;
 }
 
 export function defineWatchType<P, Raw, S, C>(
@@ -35,11 +37,12 @@ export function defineWatchType<P, Raw, S, C>(
   return type;
 }
 
-/** Runs one read through the HTTP layer with the blocking index and wait. */
+/** Runs one read through the HTTP layer with the blocking index and wait (and `filter`). */
 export async function blockingFetch<Raw>(
   what: string,
   ctx: FetchContext,
   invoke: Parameters<ConsulHttp['call']>[2],
+  filter?: string,
 ): Promise<BlockingAnswer<Raw>> {
   // Not retried inside the HTTP layer, even without an index: a failed watch request goes to
   // the loop's rules (the availability probe), and a retry would open a second connection to
@@ -52,6 +55,7 @@ export async function blockingFetch<Raw>(
       waitMs: ctx.waitMs,
       signal: ctx.signal,
       ...(ctx.cancel ? { cancel: ctx.cancel } : {}),
+      ...(filter !== undefined ? { filter } : {}),
     },
     invoke,
   );
