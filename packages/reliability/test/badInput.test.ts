@@ -18,6 +18,7 @@ import {
   DecodeError,
   HandlerError,
   httpHandler,
+  InvalidFilterError,
   InvalidInputError,
   type KvClient,
   type LiveConfigOptions,
@@ -775,6 +776,31 @@ describe('core: watch specs', () => {
       expected: invalid('event watch: name must be a non-empty string'),
     },
     {
+      name: 'services: filter not a string',
+      spec: { type: 'services', filter: { Node: 'a' } },
+      expected: invalid('services watch: filter must be a non-empty string'),
+    },
+    {
+      name: 'nodes: empty filter',
+      spec: { type: 'nodes', filter: '' },
+      expected: invalid('nodes watch: filter must be a non-empty string'),
+    },
+    {
+      name: 'checks: blank filter',
+      spec: { type: 'checks', state: 'any', filter: ' \n ' },
+      expected: invalid('checks watch: filter must be a non-empty string'),
+    },
+    {
+      name: 'key: a filter (Consul filters catalog and health reads only)',
+      spec: { type: 'key', key: 'a', filter: 'Key == a' },
+      expected: invalid('key watch: filter is not supported'),
+    },
+    {
+      name: 'event: a filter',
+      spec: { type: 'event', name: 'deploy', filter: 'Name == deploy' },
+      expected: invalid('event watch: filter is not supported'),
+    },
+    {
       name: 'consistency: unknown mode',
       spec: { type: 'key', key: 'a', consistency: 'strong' },
       expected: invalid(
@@ -818,6 +844,54 @@ describe('core: watch specs', () => {
       await watch.stop(); // accepted: release it at once
     });
     expectTyped(error, row.expected);
+  });
+});
+
+describe('core: filters Consul refuses', () => {
+  interface FilterRow extends Row {
+    spec: WatchRequest;
+    filter: string;
+    /** Consul's reason, quoted in the message. */
+    reason: string;
+  }
+  const rows: FilterRow[] = [
+    ['services', 'ServiceName ==', 'no match found, expected:'],
+    ['nodes', 'Address == 10.10.10.10', '1:17 (16): rule "number": Invalid number literal'],
+    ['service', 'Service.Nope == x', 'Selector "Service.Nope" is not valid'],
+    ['checks', 'Status matches "("', 'Failed to compile regular expression "("'],
+  ].map(([type, filter, reason]) => ({
+    name: `${type}: ${filter}`,
+    spec: (type === 'service'
+      ? { type, service: 'web', filter }
+      : type === 'checks'
+        ? { type, state: 'any', filter }
+        : { type, filter }) as WatchRequest,
+    filter: filter as string,
+    reason: reason as string,
+  }));
+  table(rows, async (row) => {
+    const w = root.watch(row.spec);
+    const errors: ConsulWatchError[] = [];
+    w.on('error', (e) => errors.push(e));
+    try {
+      await until(
+        () => errors.length > 0,
+        3_000,
+        () => 'no error event',
+      );
+      const error = expectTyped(errors[0], {
+        cls: InvalidFilterError,
+        code: 'INVALID_INPUT',
+        names: `Consul cannot use the filter ${JSON.stringify(row.filter)}: `,
+      });
+      expect(error.message).toContain(row.reason);
+      expect(error).toMatchObject({ filter: row.filter, status: 500 });
+      // A user error, retried slowly: the watch fails, the client still sees Consul.
+      expect(w.status.state).toBe('failing');
+      expect(root.availability.available).toBe(true);
+    } finally {
+      await w.stop();
+    }
   });
 });
 
@@ -1701,6 +1775,22 @@ describe('CLIs: flags', () => {
       args: () => w('--type', 'checks', '--service', 'web', '--state', 'passing'),
       code: 2,
       stderr: /checks watch takes either a service or a state/,
+      usage: true,
+    },
+    {
+      name: 'consul-watch: --filter on a key watch',
+      cli: 'consul-watch',
+      args: () => w('--type', 'key', '--key', 'a', '--filter', 'Key == a'),
+      code: 2,
+      stderr: /--filter works with --type services, nodes, service or checks, not key/,
+      usage: true,
+    },
+    {
+      name: 'consul-watch: an empty --filter',
+      cli: 'consul-watch',
+      args: () => w('--type', 'nodes', '--filter', ''),
+      code: 2,
+      stderr: /nodes watch: filter must be a non-empty string/,
       usage: true,
     },
     {
