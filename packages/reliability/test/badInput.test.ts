@@ -665,8 +665,12 @@ describe('core: kv values, flags, cas and transactions', () => {
     },
     {
       name: 'txn: an unknown verb (Consul refuses with 400)',
-      call: (kv) => kv.txn([{ verb: 'lock', key: 'tl' } as never]),
-      expected: { cls: ConsulRequestError, code: 'CONSUL_ERROR', names: 'unknown KV verb "lock"' },
+      call: (kv) => kv.txn([{ verb: 'rename', key: 'tl' } as never]),
+      expected: {
+        cls: ConsulRequestError,
+        code: 'CONSUL_ERROR',
+        names: 'unknown KV verb "rename"',
+      },
     },
     {
       name: 'txn: a null operation',
@@ -2366,9 +2370,9 @@ describe('dev-server: malformed HTTP', () => {
     },
     {
       name: 'txn: unknown verb',
-      sent: { method: 'PUT', path: '/v1/txn', body: json([{ KV: { Verb: 'lock', Key: 'a' } }]) },
+      sent: { method: 'PUT', path: '/v1/txn', body: json([{ KV: { Verb: 'rename', Key: 'a' } }]) },
       status: 400,
-      body: /unknown KV verb "lock"/,
+      body: /unknown KV verb "rename"/,
     },
     {
       name: "txn: key with a leading '/'",
