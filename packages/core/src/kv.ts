@@ -57,6 +57,10 @@ export interface PutOptions {
   flags?: number;
   /** Check-and-set: write only if the entry's ModifyIndex equals this (0: only if absent). */
   cas?: number;
+  /** Write and lock the key for this session ID; false when another session holds it. */
+  acquire?: string;
+  /** Write and unlock the key, only when this session ID holds it. */
+  release?: string;
 }
 
 export interface DeleteOptions {
@@ -187,9 +191,23 @@ export class KvClient {
     const extra: Record<string, unknown> = {};
     if (options.flags !== undefined) extra.flags = checkIndex(options.flags, 'flags', key);
     if (options.cas !== undefined) extra.cas = checkIndex(options.cas, 'cas', key);
+    const given = (['cas', 'acquire', 'release'] as const).filter((o) => options[o] !== undefined);
+    if (given.length > 1)
+      throw new InvalidInputError(
+        `put of ${JSON.stringify(key)}: ${given.join(' and ')} cannot be combined; Consul takes one of cas, acquire and release`,
+      );
+    for (const name of ['acquire', 'release'] as const) {
+      const session = options[name];
+      if (session === undefined) continue;
+      if (typeof session !== 'string' || session === '')
+        throw new InvalidInputError(
+          `put of ${JSON.stringify(key)}: ${name} must be a session ID (from client.session())`,
+        );
+      extra[name] = session;
+    }
     const res = await this.http.call<boolean>(
       `put ${JSON.stringify(key)}`,
-      options.cas === undefined ? this.idempotent : this.settings,
+      given.length === 0 ? this.idempotent : this.settings,
       (c, o) => c.kv.set({ ...o, ...extra, key: this.path(key), value: bytes }),
     );
     return res.body === true;

@@ -196,6 +196,28 @@ describe('lock', () => {
   });
 });
 
+describe('session', () => {
+  it('opens a renewed session for kv.put acquire and release, and aborts its signal once destroyed', async () => {
+    const dev = await server();
+    const c = client(dev.address);
+    const key = `${uniquePrefix('session')}k`;
+    const mine = await c.session({ ttlMs: 200, lockDelayMs: 0 });
+    const other = await c.session({ ttlMs: 200, lockDelayMs: 0 });
+    expect(await c.kv.put(key, 'mine', { acquire: mine.id })).toBe(true);
+    expect(await c.kv.put(key, 'theirs', { acquire: other.id })).toBe(false);
+    // Renewed: still holding after several TTLs.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect((await c.kv.getEntry(key))?.session).toBe(mine.id);
+    expect(await c.kv.put(key, 'done', { release: mine.id })).toBe(true);
+    expect((await c.kv.getEntry(key))?.session).toBeUndefined();
+    await mine.destroy();
+    expect(((await aborted(mine.signal)) as LockLostError).reason).toBe('released');
+    await expect(c.kv.put(key, 'x', { acquire: other.id, cas: 0 })).rejects.toThrow(
+      /cannot be combined/,
+    );
+  });
+});
+
 describe('semaphore', () => {
   it('lets at most limit holders in, with the Go api.Semaphore layout', async () => {
     const dev = await server();
