@@ -22,6 +22,7 @@ import {
   InvalidInputError,
   type KvClient,
   type LiveConfigOptions,
+  LockConflictError,
   PermissionDeniedError,
   scriptHandler,
   TimeoutError,
@@ -30,7 +31,7 @@ import {
 import { resolveConnection } from '@consul-watch/core/internal';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { consulConfig } from '@consul-watch/express';
-import { ConsulModule, ConsulValue, OnConsulChange } from '@consul-watch/nestjs';
+import { ConsulModule, ConsulValue, LeaderOnly, OnConsulChange } from '@consul-watch/nestjs';
 import { Injectable, type LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import express from 'express';
@@ -896,6 +897,131 @@ describe('core: filters Consul refuses', () => {
     } finally {
       await w.stop();
     }
+  });
+});
+
+describe('core: sessions, locks, semaphores and leader election', () => {
+  interface LockRow extends Row {
+    call: (c: ConsulWatch) => unknown;
+    expected: Expected;
+  }
+  const conflict = (names: string | RegExp): Expected => ({
+    cls: LockConflictError,
+    code: 'LOCK_CONFLICT',
+    names,
+  });
+  const rows: LockRow[] = [
+    { name: 'lock of an empty key', call: (c) => c.lock(''), expected: invalid('key') },
+    { name: 'lock of a key starting with /', call: (c) => c.lock('/x'), expected: invalid('/') },
+    {
+      name: 'lock with ttlMs 5',
+      call: (c) => c.lock('bad/lock', { ttlMs: 5 }),
+      expected: invalid('ttlMs must be a number of milliseconds from 10 to 86400000'),
+    },
+    {
+      name: 'lock with ttlMs "15s"',
+      call: (c) => c.lock('bad/lock', { ttlMs: '15s' as never }),
+      expected: invalid('ttlMs'),
+    },
+    {
+      name: 'lock with lockDelayMs above Consul 60 s cap',
+      call: (c) => c.lock('bad/lock', { lockDelayMs: 90_000 }),
+      expected: invalid('lockDelayMs must be a number of milliseconds from 0 to 60000'),
+    },
+    {
+      name: 'lock with waitMs 0',
+      call: (c) => c.lock('bad/lock', { waitMs: 0 }),
+      expected: invalid('waitMs'),
+    },
+    {
+      name: 'lock with a session that is not one',
+      call: (c) => c.lock('bad/lock', { session: { id: 'x' } as never }),
+      expected: invalid('session must be one returned by client.session()'),
+    },
+    {
+      name: 'lock options not an object',
+      call: (c) => c.lock('bad/lock', 'fast' as never),
+      expected: invalid('options must be an object'),
+    },
+    {
+      name: 'acquire with a negative timeoutMs',
+      call: (c) => c.lock('bad/timeout').acquire({ timeoutMs: -1 }),
+      expected: invalid('timeoutMs'),
+    },
+    {
+      name: 'acquire of a key that holds something else than a lock',
+      call: async (c) => {
+        await c.kv.put('bad/plain', 'not a lock');
+        return c.lock('bad/plain', { ttlMs: 10_000 }).acquire({ timeoutMs: 2_000 });
+      },
+      expected: conflict('so it is not a lock'),
+    },
+    {
+      name: 'semaphore with limit 0',
+      call: (c) => c.semaphore('bad/sem', 0),
+      expected: invalid('limit must be a whole number of holders, 1 or more, got 0'),
+    },
+    {
+      name: 'semaphore with limit 1.5',
+      call: (c) => c.semaphore('bad/sem', 1.5),
+      expected: invalid('limit'),
+    },
+    {
+      name: 'semaphore on the empty prefix',
+      call: (c) => c.semaphore('', 2),
+      expected: invalid('needs a prefix of its own'),
+    },
+    {
+      name: 'semaphore joined with another limit than its holders agreed',
+      call: async (c) => {
+        const first = c.semaphore('bad/agreed', 3, { ttlMs: 10_000 });
+        await first.acquire();
+        try {
+          return await c.semaphore('bad/agreed', 2, { ttlMs: 10_000 }).acquire();
+        } finally {
+          await first.close();
+        }
+      },
+      expected: conflict('semaphore limit conflict (lock: 3, local: 2)'),
+    },
+    {
+      name: 'leader with onElected not a function',
+      call: (c) => c.leader('bad/leader', { onElected: 'yes' as never }),
+      expected: invalid('onElected must be a function'),
+    },
+    {
+      name: 'session with behavior "keep"',
+      call: (c) => c.session({ behavior: 'keep' as never }),
+      expected: invalid("behavior must be 'release' or 'delete'"),
+    },
+    {
+      name: 'session with checks not a list',
+      call: (c) => c.session({ checks: 'serfHealth' as never }),
+      expected: invalid('checks must be an array of check IDs'),
+    },
+    {
+      name: 'kv.put with acquire and cas',
+      call: (c) => c.kv.put('bad/put', 'v', { acquire: 'abc', cas: 0 }),
+      expected: invalid('cas and acquire cannot be combined'),
+    },
+    {
+      name: 'kv.put with an empty acquire',
+      call: (c) => c.kv.put('bad/put', 'v', { acquire: '' }),
+      expected: invalid('acquire must be a session ID'),
+    },
+    {
+      name: '@LeaderOnly with no key',
+      call: () => LeaderOnly(''),
+      expected: invalid('@LeaderOnly needs a lock key'),
+    },
+    {
+      name: '@LeaderOnly({})',
+      call: () => LeaderOnly({} as never),
+      expected: invalid('@LeaderOnly needs a lock key'),
+    },
+  ];
+  table(rows, async (row) => {
+    expectTyped(await caught(() => row.call(root)), row.expected);
   });
 });
 
