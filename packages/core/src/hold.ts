@@ -238,12 +238,12 @@ export abstract class Hold implements Holdable {
       for (;;) {
         signal.throwIfAborted();
         if (shared?.signal.aborted) throw shared.signal.reason;
-        if (!session || session.signal.aborted) {
-          session = shared ?? (await this.openOwn(signal));
-          index = undefined;
-        }
         let outcome: Awaited<ReturnType<Hold['attempt']>>;
         try {
+          if (!session || session.signal.aborted) {
+            session = shared ?? (await this.openOwn(signal));
+            index = undefined;
+          }
           outcome = await this.attempt(session, signal, index);
           failures = 0;
         } catch (error) {
@@ -354,6 +354,9 @@ export abstract class Hold implements Holdable {
         index = nextIndex(index, res.index);
       } catch {
         if (signal.aborted) return undefined;
+        // Read afresh, without the index: a server that came back from an older snapshot would
+        // park a read at the old, higher index and never tell this holder the key moved on.
+        index = undefined;
         // Unreachable: the session's own deadline decides when the hold counts as lost. Retry
         // well within a TTL, so a waiter held back by a reset (one TTL) finds this holder told.
         await pause(

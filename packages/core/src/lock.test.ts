@@ -148,6 +148,29 @@ describe('lock', () => {
     expect(takenAt - restoredAt).toBeGreaterThanOrEqual(quick.ttlMs - 10);
   });
 
+  it('tells a holder its hold is gone when the server comes back from an older snapshot', async () => {
+    let dev = await startDevServer({ sessionTtlMinMs: 50 });
+    const { port } = dev;
+    cleanup.push(() => dev.close());
+    const c = client(dev.address);
+    const key = `${uniquePrefix('lock')}rewound`;
+    const session = await c.session({ ttlMs: 300, lockDelayMs: 0 });
+    const older = dev.snapshot(); // the session exists, the key is free
+    for (let i = 0; i < 20; i++) await c.kv.put(`${key}-filler`, i); // indexes move on
+    const signal = await c.lock(key, { session }).acquire();
+    const waiter = client(dev.address).lock(key, quick);
+    expect(await waiter.tryAcquire()).toBeUndefined(); // it has read the key at the new index
+    await dev.whenParked(1); // the holder's monitor, at the new index
+    await dev.close();
+    dev = await startDevServer({ port, sessionTtlMinMs: 50 });
+    dev.restore(older);
+    const taken = await waiter.acquire({ timeoutMs: 5_000 });
+    expect(taken.aborted).toBe(false);
+    // Its session still renews fine: only its monitor can tell it, and it must have.
+    expect(signal.aborted).toBe(true);
+    expect(((await aborted(signal)) as LockLostError).reason).toBe('lock-taken');
+  });
+
   it('refuses a key that holds something else than a lock', async () => {
     const dev = await server();
     const c = client(dev.address);
