@@ -9,4 +9,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
+  // import.meta.url in the CommonJS build (metrics.ts resolves the optional OpenTelemetry API from here).
+  shims: true,
 });

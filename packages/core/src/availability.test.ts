@@ -2,13 +2,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { startDevServer } from '@consul-watch/dev-server';
 import { startFaultProxy, until } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { record, uniquePrefix } from '../test/helpers';
+import { proxiedClient, record, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
 import { ConsulUnavailableError } from './errors';
 
 // These tests stop and restart the agent, so they run against the embedded dev-server even
 // when CONSUL_HTTP_ADDR is set. Bounds are generous: the real figures are in bench/README.md.
-const cleanup: (() => Promise<void>)[] = [];
+const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const done of cleanup.splice(0).reverse()) await done();
 });
@@ -229,15 +229,9 @@ describe('availability options', () => {
   });
 
   it('gives up on a probe that gets no answer after probeTimeoutMs and sends the next', async () => {
-    const dev = await startDevServer();
-    cleanup.push(() => dev.close());
-    const proxy = await startFaultProxy(dev.address);
-    cleanup.push(() => proxy.close());
-    const client = createConsulWatch({
-      address: proxy.address,
+    const { proxy, client } = await proxiedClient(cleanup, {
       availability: { probeTimeoutMs: 100, probeMinMs: 10, probeMaxMs: 50 },
     });
-    cleanup.push(() => client.close());
     const watch = client.watch({ type: 'key', key: uniquePrefix('stalled-probe') });
     await watch.ready(5_000);
     // Every request from now on is held unanswered: the watch's retry and the probes alike.

@@ -32,6 +32,8 @@ export interface BlockingQueryOptions<R> {
   onError(error: ConsulWatchError, retryInMs: number | undefined): void;
   /** Called once a request succeeds after errors. */
   onRecover?(): void;
+  /** Called after every answered request, news or not. */
+  onHeard?(): void;
   signal: AbortSignal;
   /**
    * 'raft' indexes only grow, and a lower one means the server's state was reset.
@@ -118,6 +120,7 @@ export async function runBlockingQuery<R>(options: BlockingQueryOptions<R>): Pro
       await pause(delay, signal);
       continue;
     }
+    options.onHeard?.();
     if (attempt > 0) {
       attempt = 0;
       options.onRecover?.();

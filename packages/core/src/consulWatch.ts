@@ -14,6 +14,7 @@ import { KvClient } from './kv';
 import { type LeaderCallbacks, LeaderElection } from './leader';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
 import { type ConsulLock, KvLock, type LockOptions } from './lock';
+import { recordMetrics } from './metrics';
 import {
   registerService,
   type ServiceRegistration,
@@ -168,6 +169,10 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     return handle;
   };
   let closed = false;
+  const stopMetrics = recordMetrics({
+    watches: () => hub.all(),
+    configSources: () => [...configs].map((c) => c.source),
+  });
   const sessions = new Set<ConsulSession>();
   const holds = new Set<ConsulLock | ConsulSemaphore>();
   const elections = new Set<LeaderElection>();
@@ -313,6 +318,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       await Promise.all([...configs].map((c) => c.close()));
       await Promise.all([...watches].map((w) => w.stop()));
       await hub.close();
+      stopMetrics();
       await monitor.close();
       http.close();
     },

@@ -16,6 +16,18 @@ export {
   type LeaderOptions,
   type WatchRequest,
 } from './consulWatch';
+export {
+  CHANNEL_NAMES,
+  type DeliveryMessage,
+  type HandlerMessage,
+  type HeartbeatFailedMessage,
+  type LiveConfigUpdateMessage,
+  type RecoveredMessage,
+  type RequestEndMessage,
+  type RequestStartMessage,
+  type UnavailableMessage,
+  type WatchRef,
+} from './diagnostics';
 export * from './errors';
 export { changeToJson } from './handlers/changeJson';
 export { type HttpHandlerOptions, httpHandler } from './handlers/http';
@@ -41,6 +53,7 @@ export {
 } from './liveConfig';
 export { type ConsulLock, LOCK_FLAGS, type LockOptions } from './lock';
 export { consoleLogger, type Logger, silentLogger } from './logger';
+export { INSTRUMENTS } from './metrics';
 export type { ServiceRegistration, ServiceRegistrationOptions } from './registration';
 export { type ConsulSemaphore, SEMAPHORE_FLAGS, type SemaphoreOptions } from './semaphore';
 export { type ConsulSession, DEFAULT_SESSION, type SessionOptions } from './session';

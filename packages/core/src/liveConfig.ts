@@ -10,10 +10,12 @@ import {
   getPath,
   isPlainObject,
 } from './configTree';
+import { channels } from './diagnostics';
 import {
   ConfigValidationError,
   ConsulUnavailableError,
   type ConsulWatchError,
+  DecodeError,
   HandlerError,
   isConnectionError,
 } from './errors';
@@ -291,6 +293,8 @@ export class LiveConfig<T = ConfigObject> {
     this.value = deepFreeze(next);
     this.sourceOf = source;
     this.updatedAt = new Date();
+    if (channels.liveConfigUpdate.hasSubscribers)
+      channels.liveConfigUpdate.publish({ outcome: 'applied', source, paths });
     if (source === 'cache') {
       this.logger.warn(
         `Consul is unreachable; starting on the last-known-good config from ${this.options.lastKnownGoodFile} saved at ${savedAt}`,
@@ -357,6 +361,19 @@ export class LiveConfig<T = ConfigObject> {
   }
 
   private report(error: ConsulWatchError): void {
+    if (
+      channels.liveConfigUpdate.hasSubscribers &&
+      (error instanceof DecodeError || error instanceof ConfigValidationError)
+    )
+      channels.liveConfigUpdate.publish({
+        outcome: 'rejected',
+        reason: error instanceof DecodeError ? 'decode' : 'schema',
+        paths:
+          error instanceof DecodeError
+            ? [error.key]
+            : error.issues.flatMap((i) => (i.path ? [i.path] : [])),
+        error,
+      });
     if (this.listeners.error.size === 0) this.logger.warn(error.message, { code: error.code });
     for (const listener of [...this.listeners.error]) this.safely(() => listener(error), false);
   }

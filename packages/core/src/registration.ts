@@ -1,4 +1,5 @@
 import type { ConsulHttp } from './consulHttp';
+import { channels } from './diagnostics';
 import { ConsulRequestError, type ConsulWatchError, InvalidInputError } from './errors';
 import type { Logger } from './logger';
 
@@ -128,6 +129,8 @@ export async function registerService(
   let running: Promise<void> | undefined;
   const report = (error: ConsulWatchError) => {
     logger.warn(error.message);
+    if (channels.heartbeatFailed.hasSubscribers)
+      channels.heartbeatFailed.publish({ service: options.name, id, error });
     try {
       options.onError?.(error);
     } catch {

@@ -1,6 +1,7 @@
 import { type BackoffOptions } from './backoff';
 import { type AvailabilityGate, runBlockingQuery } from './blockingQuery';
 import { type CallSettings, type ConsulHttp, cancelContext } from './consulHttp';
+import { channels } from './diagnostics';
 import { ConsulUnavailableError, ConsulWatchError, DecodeError, InvalidInputError } from './errors';
 import type { Logger } from './logger';
 import type { AnyWatchType } from './watchTypes';
@@ -112,6 +113,10 @@ export class SharedWatch {
   readonly listeners = new Set<SharedWatchListener>();
   private controller: AbortController | undefined;
   private loop: Promise<void> | undefined;
+  /** When the answer that brought the current state arrived (performance.now()). */
+  answeredAt = 0;
+  /** When Consul last answered a request of this watch, or when the watch started. */
+  heardAt = performance.now();
 
   constructor(
     readonly name: string,
@@ -144,19 +149,68 @@ export class SharedWatch {
       ...(this.def.indexKind ? { indexKind: this.def.indexKind } : {}),
       ...this.engine,
       ...(this.availability ? { availability: this.availability } : {}),
-      fetch: (index, waitMs, signal) =>
-        this.def.fetch(this.params, {
+      fetch: (index, waitMs, signal) => {
+        const request = this.def.fetch(this.params, {
           http: this.http,
           settings: this.settings,
           index,
           waitMs,
           signal,
           cancel,
-        }),
+        });
+        if (channels.requestStart.hasSubscribers || channels.requestEnd.hasSubscribers)
+          return this.traced(request, index, signal);
+        return request;
+      },
+      onHeard: () => {
+        this.heardAt = performance.now();
+      },
       onAnswer: (body, index) => this.answer(body, index),
       onError: (error, retryInMs) => this.requestFailed(error, retryInMs),
       onRecover: () => this.recover(),
     });
+  }
+
+  get ref(): { type: string; watch: string } {
+    return { type: this.name, watch: this.description };
+  }
+
+  /**
+   * Seconds since Consul last answered this watch: 0 while it is connected (a request is
+   * parked and the last one was answered), growing while it cannot be reached or is refused.
+   */
+  get stalenessMs(): number {
+    return this.statusNow.state === 'connected' ? 0 : performance.now() - this.heardAt;
+  }
+
+  private async traced<A extends { index: bigint | undefined }>(
+    request: Promise<A>,
+    index: bigint | undefined,
+    signal: AbortSignal,
+  ): Promise<A> {
+    const sent = index?.toString();
+    if (channels.requestStart.hasSubscribers)
+      channels.requestStart.publish({ ...this.ref, index: sent });
+    const started = performance.now();
+    const end = (status: 'ok' | 'error' | 'aborted', indexOut?: bigint, error?: unknown) => {
+      if (!channels.requestEnd.hasSubscribers) return;
+      channels.requestEnd.publish({
+        ...this.ref,
+        index: sent,
+        indexOut: indexOut?.toString(),
+        durationMs: performance.now() - started,
+        status,
+        ...(status === 'error' ? { error } : {}),
+      });
+    };
+    try {
+      const answer = await request;
+      end('ok', answer.index);
+      return answer;
+    } catch (error) {
+      end(signal.aborted ? 'aborted' : 'error', undefined, error);
+      throw error;
+    }
   }
 
   /** One error event and one log line per spell of errors, not one per retry. */
@@ -173,6 +227,8 @@ export class SharedWatch {
         ? 'it resumes as soon as Consul answers'
         : `retrying every ${Math.round(retryInMs / 1000)} s or so`;
     this.logger.warn(`watch ${this.description}: ${error.message} (${next})`, { code: error.code });
+    if (channels.unavailable.hasSubscribers)
+      channels.unavailable.publish({ ...this.ref, state, error });
     for (const l of [...this.listeners]) l.error(error);
   }
 
@@ -183,10 +239,12 @@ export class SharedWatch {
     this.logger.info(
       `watch ${this.description}: connected again after ${(downMs / 1000).toFixed(1)} s`,
     );
+    if (channels.recovered.hasSubscribers) channels.recovered.publish({ ...this.ref, downMs });
     for (const l of [...this.listeners]) l.recovered(downMs);
   }
 
   private answer(body: unknown, index: bigint): void {
+    this.answeredAt = performance.now();
     if (this.statusNow.state === 'connecting')
       this.statusNow = { state: 'connected', since: new Date(), lastError: undefined };
     let next: unknown;

@@ -1,10 +1,15 @@
+import { changeCount, channels } from './diagnostics';
 import type { ConsulWatchError } from './errors';
 import type { SharedWatch, SharedWatchListener } from './sharedWatch';
 
 export interface SubscriberOptions {
   /** Deliver the first state as a change (with `initial: true`). */
   initial: boolean;
-  deliver(change: unknown): void | Promise<void>;
+  /**
+   * Hands a change over; may resolve with `{ error }` when a handler failed and was already
+   * reported, so the failure still shows on the diagnostics channel.
+   */
+  deliver(change: unknown): Promise<{ error: unknown } | undefined> | undefined;
   onError(error: ConsulWatchError): void;
   onReady(): void;
   /** The first answer after a spell of errors. */
@@ -70,16 +75,37 @@ export class Subscriber implements SharedWatchListener {
             ? this.shared.def.diff(undefined, target, this.shared.params)
             : this.shared.changeBetween(from, target);
         if (change === undefined) continue;
+        const event = {
+          ...(change as object),
+          type: this.shared.name,
+          index: this.shared.index.toString(),
+          initial: from === undefined,
+        };
+        if (channels.delivery.hasSubscribers)
+          channels.delivery.publish({
+            ...this.shared.ref,
+            changes: changeCount(change),
+            index: event.index,
+            initial: event.initial,
+          });
+        const timed = channels.handler.hasSubscribers;
+        const started = timed ? performance.now() : 0;
+        let failure: { error: unknown } | undefined;
         try {
-          const event = {
-            ...(change as object),
-            type: this.shared.name,
-            index: this.shared.index.toString(),
-            initial: from === undefined,
-          };
-          await this.options.deliver(event);
+          const outcome = await this.options.deliver(event);
+          if (outcome) failure = outcome;
         } catch (error) {
+          failure = { error };
           this.options.onHandlerError(error);
+        }
+        if (timed && channels.handler.hasSubscribers) {
+          const now = performance.now();
+          channels.handler.publish({
+            ...this.shared.ref,
+            durationMs: now - started,
+            sinceAnswerMs: now - this.shared.answeredAt,
+            ...failure,
+          });
         }
       }
     } finally {

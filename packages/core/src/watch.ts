@@ -2,7 +2,7 @@ import { type ConsulWatchError, HandlerError, isConnectionError } from './errors
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
 import type { SharedWatch, WatchStatus } from './sharedWatch';
-import { Subscriber } from './subscriber';
+import { Subscriber, type SubscriberOptions } from './subscriber';
 import type { UnheardOutage } from './unheard';
 import type { WatchChange, WatchTypeName } from './watchTypes';
 
@@ -50,13 +50,16 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   ) {
     if (callback) this.listeners.change.add(callback);
     this.main = this.subscribe(async (change) => {
+      let failed: { error: unknown } | undefined;
       for (const listener of [...this.listeners.change]) {
         try {
           await listener(change as WatchChange<T>);
         } catch (error) {
+          failed ??= { error };
           this.handlerFailed(error);
         }
       }
+      return failed;
     });
     shared.start();
     if (shared.state !== undefined) queueMicrotask(() => this.becomeReady());
@@ -117,8 +120,8 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     let finished = false;
     const subscriber = this.subscribe(
       (change) =>
-        new Promise<void>((release) => {
-          const item = { change: change as WatchChange<T>, release };
+        new Promise<undefined>((resolve) => {
+          const item = { change: change as WatchChange<T>, release: () => resolve(undefined) };
           if (wake) {
             const w = wake;
             wake = undefined;
@@ -171,7 +174,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     return this.stopping;
   }
 
-  private subscribe(deliver: (change: unknown) => void | Promise<void>): Subscriber {
+  private subscribe(deliver: SubscriberOptions['deliver']): Subscriber {
     const subscriber = new Subscriber(this.shared, {
       initial: this.options.initial ?? true,
       deliver,

@@ -69,6 +69,11 @@ export class WatchHub {
     return this.watches.size;
   }
 
+  /** The shared watches running now. */
+  all(): IterableIterator<SharedWatch> {
+    return this.watches.values();
+  }
+
   acquire(
     spec: WatchSpec,
     engine: EngineOptions = {},

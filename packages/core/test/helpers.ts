@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { startTestAgent, type TestAgent } from '@consul-watch/dev-server/testing';
+import { type DevServer, startDevServer } from '@consul-watch/dev-server';
+import {
+  type FaultProxy,
+  startFaultProxy,
+  startTestAgent,
+  type TestAgent,
+} from '@consul-watch/dev-server/testing';
 import { type ConsulWatch, type ConsulWatchOptions, createConsulWatch } from '../src/consulWatch';
 import type { Watch } from '../src/watch';
 import type { WatchChange, WatchTypeName } from '../src/watchTypes';
@@ -99,4 +105,21 @@ export function consulFetch(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/**
+ * An embedded dev-server with a fault proxy in front and a client talking through it, each
+ * closed by `cleanup` (last in, first out).
+ */
+export async function proxiedClient(
+  cleanup: (() => unknown)[],
+  options: ConsulWatchOptions = {},
+): Promise<{ dev: DevServer; proxy: FaultProxy; client: ConsulWatch }> {
+  const dev = await startDevServer();
+  cleanup.push(() => dev.close());
+  const proxy = await startFaultProxy(dev.address);
+  cleanup.push(() => proxy.close());
+  const client = createConsulWatch({ ...options, address: proxy.address });
+  cleanup.push(() => client.close());
+  return { dev, proxy, client };
 }
