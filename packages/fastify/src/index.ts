@@ -1,0 +1,9 @@
+import './types';
+
+export { type ConsulConfigOptions, consulConfig } from './consulConfig';
+export {
+  type LiveConfigEventsHandler,
+  type LiveConfigEventsOptions,
+  liveConfigEvents,
+} from './liveConfigEvents';
+export type { ConsulConfigRegistry, RequestConfig } from './types';
