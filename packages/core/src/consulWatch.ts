@@ -8,6 +8,7 @@ import { type ConfigObject } from './configTree';
 import { type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
 import { ConsulUnavailableError, InvalidInputError } from './errors';
+import type { WatchHealth } from './health';
 import { checkHoldOptions } from './hold';
 import { validateKey } from './keys';
 import { KvClient } from './kv';
@@ -92,6 +93,8 @@ export interface ConsulWatch {
   ping(timeoutMs?: number): Promise<{ leader: string; latencyMs: number }>;
   /** Number of distinct blocking queries running now. */
   readonly activeQueries: number;
+  /** Each blocking query of this client: what it watches, its state and how stale it is. */
+  watchReport(): WatchHealth[];
   /**
    * Whether Consul answers, as this client last found out: false from the first request that
    * could not reach it until the availability probe is answered again.
@@ -195,6 +198,18 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     },
     get availability() {
       return monitor.status;
+    },
+    watchReport() {
+      return [...hub.all()].map((w) => {
+        const status = w.status;
+        return {
+          type: w.name,
+          watch: w.description,
+          state: status.state,
+          since: status.since.toISOString(),
+          stalenessMs: Math.round(w.stalenessMs),
+        };
+      });
     },
     watch(request, onChange) {
       if (closed) throw new Error('this consul-watch client is closed; create a new one');

@@ -32,6 +32,14 @@ export * from './errors';
 export { changeToJson } from './handlers/changeJson';
 export { type HttpHandlerOptions, httpHandler } from './handlers/http';
 export { type ScriptHandlerOptions, scriptHandler } from './handlers/script';
+export {
+  type ConfigHealth,
+  type HealthOptions,
+  type HealthReport,
+  type HealthSources,
+  healthReport,
+  type WatchHealth,
+} from './health';
 export type { AcquireOptions, Holdable, HoldOptions } from './hold';
 export type {
   DeleteOptions,

@@ -160,6 +160,11 @@ export class LiveConfig<T = ConfigObject> {
     return { ...worst, lastError: this.lastError ?? worst.lastError };
   }
 
+  /** The most stale of its watches, ms: 0 while all are connected. */
+  get stalenessMs(): number {
+    return Math.max(0, ...this.watches.map((w) => w.stalenessMs));
+  }
+
   /** When the config last changed (or was loaded). */
   get lastUpdate(): Date | undefined {
     return this.updatedAt;

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { proxiedClient, uniquePrefix } from '../test/helpers';
 import { CHANNEL_NAMES } from './diagnostics';
+import { healthReport } from './health';
 import { silentLogger } from './logger';
 
 // An outage needs a proxy in front of the server: these run on the embedded dev-server.
@@ -187,6 +188,50 @@ describe('diagnostics channels', () => {
       id: registration.id,
       error: { code: 'CONSUL_UNAVAILABLE' },
     });
+  });
+});
+
+describe('health report', () => {
+  it('lists each watch with its staleness and turns unhealthy past maxStalenessMs during an outage', async () => {
+    const { client, proxy } = await setup();
+    const prefix = uniquePrefix('health');
+    await client.kv.put(`${prefix}a`, '1');
+    const config = client.liveConfig({ layers: [prefix] });
+    config.on('error', () => {});
+    await config.ready();
+    const healthy = healthReport({ client, config }, { maxStalenessMs: 200 });
+    expect(healthy).toMatchObject({ healthy: true, problems: [], stalenessMs: 0 });
+    expect(healthy.watches).toEqual([
+      expect.objectContaining({
+        type: 'keyprefix',
+        watch: `keyprefix ${JSON.stringify(prefix)}`,
+        state: 'connected',
+        stalenessMs: 0,
+      }),
+    ]);
+    expect(healthy.config).toMatchObject({ loaded: true, source: 'consul', state: 'connected' });
+    proxy.failNext(1_000, 503);
+    proxy.resetConnections();
+    await until(
+      () => config.status.state === 'unavailable',
+      5_000,
+      () => 'no outage',
+    );
+    await until(
+      () => !healthReport({ client, config }, { maxStalenessMs: 200 }).healthy,
+      5_000,
+      () => 'still healthy',
+    );
+    const stale = healthReport({ client, config }, { maxStalenessMs: 200 });
+    expect(stale.problems[0]).toMatch(/not heard from Consul for \d+ ms \(more than 200 ms\)/);
+    expect(stale.consul?.available).toBe(false);
+    proxy.failNext(0, 503);
+    await until(
+      () => config.status.state === 'connected',
+      5_000,
+      () => 'not back',
+    );
+    expect(healthReport({ client, config }, { maxStalenessMs: 200 }).healthy).toBe(true);
   });
 });
 

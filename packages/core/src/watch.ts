@@ -87,6 +87,14 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     return this.shared.status;
   }
 
+  /**
+   * Milliseconds since Consul last answered this watch: 0 while connected, growing while it
+   * cannot be reached or refuses (and before the first answer).
+   */
+  get stalenessMs(): number {
+    return this.shared.stalenessMs;
+  }
+
   /** The last error while Consul is failing; undefined once a request succeeds again. */
   get lastError(): ConsulWatchError | undefined {
     return this.shared.lastError;

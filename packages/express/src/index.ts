@@ -5,6 +5,7 @@ export {
   type ConsulConfigOptions,
   consulConfig,
 } from './consulConfig';
+export { type ConsulHealthBody, type ConsulHealthOptions, consulHealth } from './consulHealth';
 export {
   type LiveConfigEventsHandler,
   type LiveConfigEventsOptions,

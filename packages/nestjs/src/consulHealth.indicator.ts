@@ -1,4 +1,4 @@
-import type { WatchState } from '@consul-watch/core';
+import { type ConfigHealth, healthReport, type WatchHealth } from '@consul-watch/core';
 import { Injectable } from '@nestjs/common';
 import { ConsulService } from './consul.service';
 import { ConsulConfigService } from './consulConfig.service';
@@ -10,6 +10,8 @@ export interface ConsulHealthOptions {
   requireReachable?: boolean;
   /** Down when the config last changed longer ago than this (for configs that must be refreshed). */
   maxAgeMs?: number;
+  /** Down when a watch (or the config) has not heard from Consul for longer than this, ms. */
+  maxStalenessMs?: number;
 }
 
 /** What one check found, under the indicator's key. */
@@ -19,18 +21,16 @@ export interface ConsulHealthDetails {
   leader?: string;
   latencyMs?: number;
   error?: string;
-  /** This client's own view: whether its watches reach Consul, and since when. */
-  watches?: { available: boolean; since: string; outages: number };
-  config?: {
-    loaded: boolean;
-    source: 'consul' | 'cache' | 'none';
-    /** Where the config's watches stand: `connected`, `unavailable`, `failing`, `connecting`. */
-    state: WatchState;
-    /** Since when it has been in that state. */
-    stateSince: string;
-    lastUpdate?: string;
-    ageMs?: number;
+  /** This client's own view: whether its watches reach Consul, since when, and each watch. */
+  watches?: {
+    available: boolean;
+    since: string;
+    outages: number;
+    stalenessMs: number;
+    list: WatchHealth[];
   };
+  /** The live config: loaded, from where, its watches' state (`connected`, `unavailable`, …) and staleness. */
+  config?: ConfigHealth;
 }
 
 export type ConsulHealthResult<K extends string = string> = Record<K, ConsulHealthDetails>;
@@ -76,27 +76,20 @@ export class ConsulHealthIndicator {
       details.error = (error as Error).message;
       if (options.requireReachable !== false) problems.push('Consul is not reachable');
     }
-    const availability = this.consul.client.availability;
+    const report = healthReport(
+      {
+        client: this.consul.client,
+        ...(this.config.hasConfig ? { config: this.config.config } : {}),
+      },
+      options,
+    );
     details.watches = {
-      available: availability.available,
-      since: availability.since.toISOString(),
-      outages: availability.outages,
+      ...report.consul!,
+      stalenessMs: report.stalenessMs,
+      list: report.watches ?? [],
     };
-    const live = this.config.hasConfig ? this.config.config : undefined;
-    if (live) {
-      const lastUpdate = live.lastUpdate;
-      const ageMs = lastUpdate ? Date.now() - lastUpdate.getTime() : undefined;
-      details.config = {
-        loaded: live.snapshot !== undefined,
-        source: live.source,
-        state: live.status.state,
-        stateSince: live.status.since.toISOString(),
-        ...(lastUpdate ? { lastUpdate: lastUpdate.toISOString(), ageMs } : {}),
-      };
-      if (!details.config.loaded) problems.push('config not loaded');
-      if (options.maxAgeMs !== undefined && (ageMs === undefined || ageMs > options.maxAgeMs))
-        problems.push(`config older than ${options.maxAgeMs} ms`);
-    }
+    if (report.config) details.config = report.config;
+    problems.push(...report.problems);
     if (problems.length > 0) {
       details.status = 'down';
       details.error = [problems.join('; '), details.error].filter(Boolean).join(': ');

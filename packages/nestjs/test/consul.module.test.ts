@@ -466,4 +466,31 @@ describe('ConsulHealthIndicator', () => {
     expect((thrown as ConsulHealthError).isHealthCheckError).toBe(true);
     expect((thrown as ConsulHealthError).causes.consul?.status).toBe('down');
   });
+
+  it("lists each watch's state and staleness, and goes down past maxStalenessMs", async () => {
+    const prefix = unique('stale');
+    await kv.kv.put(`${prefix}a`, '1');
+    const app = await start({ address: agent.address, config: { prefix } });
+    const fresh = await app
+      .get(ConsulHealthIndicator)
+      .isHealthy('consul', { maxStalenessMs: 60_000 });
+    expect(fresh.consul.status).toBe('up');
+    expect(fresh.consul.watches).toMatchObject({ available: true, stalenessMs: 0 });
+    expect(fresh.consul.watches?.list).toEqual([
+      expect.objectContaining({ type: 'keyprefix', state: 'connected', stalenessMs: 0 }),
+    ]);
+    expect(fresh.consul.config).toMatchObject({ state: 'connected', stalenessMs: 0 });
+
+    const away = await start(
+      { address: '127.0.0.1:1', config: { prefix, readyTimeoutMs: 50, onUnavailable: 'start' } },
+      [],
+      { log() {}, error() {}, warn() {} },
+    );
+    const stale = await away
+      .get(ConsulHealthIndicator)
+      .isHealthy('consul', { timeoutMs: 200, requireReachable: false, maxStalenessMs: 10 });
+    expect(stale.consul.status).toBe('down');
+    expect(stale.consul.error).toMatch(/not heard from Consul for \d+ ms \(more than 10 ms\)/);
+    expect(stale.consul.watches?.stalenessMs).toBeGreaterThan(10);
+  });
 });

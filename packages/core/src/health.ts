@@ -1,0 +1,97 @@
+import type { AvailabilityStatus } from './availability';
+import type { LiveConfig } from './liveConfig';
+import type { WatchState } from './sharedWatch';
+
+export interface HealthOptions {
+  /** Unhealthy when a watch (or the config) has not heard from Consul for longer than this, ms. */
+  maxStalenessMs?: number;
+  /** Unhealthy when the config last changed longer ago than this, ms (for configs that must be refreshed). */
+  maxAgeMs?: number;
+}
+
+/** One watch of a client: what it watches, where it stands, how stale it is. */
+export interface WatchHealth {
+  type: string;
+  /** `keyprefix "app/"`: names keys and services, never a token or a value. */
+  watch: string;
+  state: WatchState;
+  since: string;
+  stalenessMs: number;
+}
+
+export interface ConfigHealth {
+  loaded: boolean;
+  source: 'consul' | 'cache' | 'none';
+  state: WatchState;
+  stateSince: string;
+  stalenessMs: number;
+  lastUpdate?: string;
+  ageMs?: number;
+}
+
+/** How current what this process runs on is: what probes and health indicators report. */
+export interface HealthReport {
+  healthy: boolean;
+  /** Why it is unhealthy, one phrase each; empty when healthy. */
+  problems: string[];
+  /** The most stale watch (or config), ms. */
+  stalenessMs: number;
+  /** Whether the client's requests reach Consul, since when, and how many outages so far. */
+  consul?: { available: boolean; since: string; outages: number };
+  watches?: WatchHealth[];
+  config?: ConfigHealth;
+}
+
+/** What a health report reads: a client (its watches and availability), a live config, or both. */
+export interface HealthSources {
+  client?: { readonly availability: AvailabilityStatus; watchReport(): WatchHealth[] };
+  config?: LiveConfig<unknown>;
+}
+
+const round = (ms: number) => Math.round(ms);
+
+/** The facts a probe reports and the verdict on them, the same for every adapter. */
+export function healthReport(sources: HealthSources, options: HealthOptions = {}): HealthReport {
+  const problems: string[] = [];
+  const report: HealthReport = { healthy: true, problems, stalenessMs: 0 };
+  const { client, config } = sources;
+  if (client) {
+    const availability = client.availability;
+    report.consul = {
+      available: availability.available,
+      since: availability.since.toISOString(),
+      outages: availability.outages,
+    };
+    report.watches = client.watchReport();
+    for (const w of report.watches)
+      report.stalenessMs = Math.max(report.stalenessMs, w.stalenessMs);
+  }
+  if (config) {
+    const status = config.status;
+    const lastUpdate = config.lastUpdate;
+    const stalenessMs = round(config.stalenessMs);
+    report.config = {
+      loaded: config.snapshot !== undefined,
+      source: config.source,
+      state: status.state,
+      stateSince: status.since.toISOString(),
+      stalenessMs,
+      ...(lastUpdate
+        ? { lastUpdate: lastUpdate.toISOString(), ageMs: Date.now() - lastUpdate.getTime() }
+        : {}),
+    };
+    report.stalenessMs = Math.max(report.stalenessMs, stalenessMs);
+    if (!report.config.loaded) problems.push('config not loaded');
+    if (
+      options.maxAgeMs !== undefined &&
+      (report.config.ageMs === undefined || report.config.ageMs > options.maxAgeMs)
+    )
+      problems.push(`config older than ${options.maxAgeMs} ms`);
+  }
+  if (options.maxStalenessMs !== undefined && report.stalenessMs > options.maxStalenessMs)
+    problems.push(
+      `not heard from Consul for ${report.stalenessMs} ms (more than ${options.maxStalenessMs} ms)`,
+    );
+  report.healthy = problems.length === 0;
+  return report;
+}
