@@ -1,6 +1,8 @@
+import type { ServerResponse } from 'node:http';
+import type { Timed, TimerList } from './deadlines';
 import { parseGoDuration } from './goDuration';
 import { HttpError, type Request, send } from './http';
-import type { QueryResult, Waiters } from './waiters';
+import type { Group, QueryResult, Waiter, Waiters } from './waiters';
 
 const MAX_UINT64 = (1n << 64n) - 1n;
 export const DEFAULT_WAIT_MS = 5 * 60_000;
@@ -46,6 +48,11 @@ export interface BlockingRead {
   topic: string;
   run: () => QueryResult;
   /**
+   * The index `run` would answer with, where that is much cheaper than the answer: a query
+   * that parks then builds no answer it would throw away.
+   */
+  index?: () => bigint;
+  /**
    * Raft-indexed reads wake when the index passes the client's; the event list's index is
    * a hash of the newest event's ID, so it wakes when the index merely differs.
    */
@@ -60,7 +67,11 @@ function signature(r: Request): string {
   return `${r.path}?${parts.sort().join('&')}`;
 }
 
-function headersFor(result: QueryResult, r: Request): Record<string, string> {
+function consistencyOf(r: Request): string {
+  return r.query.has('consistent') ? 'consistent' : r.query.has('stale') ? 'stale' : 'leader';
+}
+
+function headersFor(result: QueryResult, consistency: string): Record<string, string> {
   // An index below 1 sent back by a client would not block; Consul never returns one.
   const index = result.index < 1n ? 1n : result.index;
   return {
@@ -69,12 +80,52 @@ function headersFor(result: QueryResult, r: Request): Record<string, string> {
     'X-Consul-LastContact': '0',
     // What a Consul 1.20 server answers for a read served by a blocking query.
     'X-Consul-Query-Backend': 'blocking-query',
-    'X-Consul-Effective-Consistency': r.query.has('consistent')
-      ? 'consistent'
-      : r.query.has('stale')
-        ? 'stale'
-        : 'leader',
+    'X-Consul-Effective-Consistency': consistency,
   };
+}
+
+/** The parked query a response belongs to, for the one 'close' listener all of them share. */
+const parkedOn = new WeakMap<ServerResponse, ParkedQuery>();
+
+function onParkedClose(this: ServerResponse): void {
+  const query = parkedOn.get(this);
+  if (!query) return;
+  parkedOn.delete(this);
+  query.waiters.unpark(query);
+}
+
+/**
+ * A request parked until news or its deadline. One plain object with no closures of its
+ * own: thousands of these stay alive for minutes (see Waiters and Deadlines).
+ */
+class ParkedQuery implements Waiter {
+  group: Group | undefined = undefined;
+  slot = 0;
+  deadline = 0;
+  timerList: TimerList | undefined = undefined;
+  prevTimed: Timed | undefined = undefined;
+  nextTimed: Timed | undefined = undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly minIndex: bigint,
+    private readonly greater: boolean,
+    private readonly consistency: string,
+    readonly waiters: Waiters,
+  ) {
+    parkedOn.set(res, this);
+    res.on('close', onParkedClose);
+  }
+
+  isNews(index: bigint): boolean {
+    return this.greater ? index > this.minIndex : index !== this.minIndex;
+  }
+
+  answer(result: QueryResult): void {
+    this.res.off('close', onParkedClose);
+    parkedOn.delete(this.res);
+    send(this.res, result, headersFor(result, this.consistency));
+  }
 }
 
 /**
@@ -84,33 +135,18 @@ function headersFor(result: QueryResult, r: Request): Record<string, string> {
  */
 export function serveBlocking(r: Request, waiters: Waiters, read: BlockingRead): void {
   const { index: minIndex, waitMs } = blockingParams(r.query);
-  const isNews =
-    read.news === 'different'
-      ? (result: QueryResult) => result.index !== minIndex
-      : (result: QueryResult) => result.index > (minIndex ?? 0n);
-  const first = read.run();
-  if (minIndex === undefined || minIndex === 0n || isNews(first)) {
-    send(r.res, first, headersFor(first, r));
+  const consistency = consistencyOf(r);
+  const greater = read.news !== 'different';
+  const first = minIndex && read.index ? undefined : read.run();
+  const index = first ? first.index : read.index!();
+  if (!minIndex || (greater ? index > minIndex : index !== minIndex)) {
+    const result = first ?? read.run();
+    send(r.res, result, headersFor(result, consistency));
     return;
   }
-  let settled = false;
-  const finish = (result: QueryResult) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    unpark();
-    r.res.off('close', onClose);
-    send(r.res, result, headersFor(result, r));
-  };
-  const onClose = () => {
-    settled = true;
-    clearTimeout(timer);
-    unpark();
-  };
-  // Consul adds up to wait/16 of jitter. Sixteen steps of it, not a continuum: Node keeps one
-  // timer list per distinct duration, and 10,000 unique durations cost memory for nothing.
+  // Consul adds up to wait/16 of jitter. Sixteen steps of it, not a continuum: each distinct
+  // duration gets a timer of its own (see Deadlines).
   const jitter = (waitMs / 16) * (Math.floor(Math.random() * 16) / 16);
-  const timer = setTimeout(() => finish(read.run()), Math.round(waitMs + jitter));
-  const unpark = waiters.park(read.topic, signature(r), read.run, { answer: finish, isNews });
-  r.res.on('close', onClose);
+  const query = new ParkedQuery(r.res, minIndex, greater, consistency, waiters);
+  waiters.park(query, read.topic, signature(r), read.run, Math.round(waitMs + jitter));
 }

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
@@ -107,7 +107,14 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     ...eventRoutes(context),
     ...sessionRoutes(context),
   ];
-  const router = createRouter(routes, { datacenter, aclToken: options.aclToken });
+  const route = createRouter(routes, { datacenter, aclToken: options.aclToken });
+  let requests = 0;
+  // Counted here rather than by a second 'request' listener, which made node copy the
+  // listener list on every request.
+  const router = (req: IncomingMessage, res: ServerResponse) => {
+    requests += 1;
+    route(req, res);
+  };
   const tls = options.tls;
   const server: Server = tls
     ? createHttpsServer(
@@ -120,14 +127,15 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       )
     : createServer(router);
   const sockets = new Set<Socket>();
-  let requests = 0;
-  server.on('request', () => {
-    requests += 1;
-  });
+  // One listener for every socket, not a closure (and a `once` wrapper) per connection: a
+  // parked query holds a connection, and there may be thousands.
+  function forget(this: Socket) {
+    sockets.delete(this);
+  }
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forget);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

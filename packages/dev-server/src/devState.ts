@@ -22,6 +22,7 @@ export const kvTopics = {
   key: (key: string) => `kv:${key}`,
   prefix: (prefix: string) => `kvp:${prefix}`,
 };
+const PREFIX_TOPIC_LENGTH = kvTopics.prefix('').length;
 
 /**
  * The server's whole state and the parked queries that read it. Writes name the topics
@@ -62,26 +63,35 @@ export class DevState {
 
   private kvChanged(key: string): void {
     this.changed(kvTopics.key(key));
-    // A key wakes the watchers of every prefix it lies under; that is one lookup per
-    // character of the key, whatever the number of waiters.
-    for (let i = 0; i <= key.length; i++) {
-      const topic = kvTopics.prefix(key.slice(0, i));
-      if (this.waiters.has(topic)) this.changed(topic);
+    // A key wakes the watchers of every prefix it lies under. Only a prefix as long as some
+    // parked topic can have watchers, so that is all this looks up: no lookup at all when
+    // nobody watches a prefix, where it used to be one per character of the key.
+    for (const length of this.waiters.topicLengths()) {
+      const end = length - PREFIX_TOPIC_LENGTH;
+      if (end >= 0 && end <= key.length) this.changed(kvTopics.prefix(key.slice(0, end)));
     }
   }
 
+  /**
+   * Queues the wake-up of the queries parked on `topic`. A query that parks after this write
+   * has already read its result, so a topic nobody waits on now needs no wake-up.
+   */
   private changed(topic: string): void {
-    this.pending.add(topic);
+    if (this.waiters.has(topic)) this.pending.add(topic);
     if (this.flushing) return;
     this.flushing = true;
-    queueMicrotask(() => {
+    queueMicrotask(this.flush);
+  }
+
+  private readonly flush = () => {
+    this.flushing = false;
+    if (this.pending.size > 0) {
       const topics = this.pending;
       this.pending = new Set();
-      this.flushing = false;
       for (const t of topics) this.waiters.wake(t);
-      this.onChange();
-    });
-  }
+    }
+    this.onChange();
+  };
 
   snapshot(): DevServerSnapshot {
     return {

@@ -72,6 +72,7 @@ export function kvRoutes({ state }: RouteContext): Route[] {
       const separator = r.query.get('separator') || undefined;
       serveBlocking(r, waiters, {
         topic: kvTopics.prefix(key),
+        index: () => BigInt(kv.prefixIndex(key)),
         run: () => {
           const keys = kv.keysUnder(key, separator);
           const index = BigInt(kv.prefixIndex(key));
@@ -81,6 +82,7 @@ export function kvRoutes({ state }: RouteContext): Route[] {
     } else if (recurse) {
       serveBlocking(r, waiters, {
         topic: kvTopics.prefix(key),
+        index: () => BigInt(kv.prefixIndex(key)),
         run: () => {
           const entries = kv.list(key);
           const index = BigInt(kv.prefixIndex(key));
@@ -92,6 +94,7 @@ export function kvRoutes({ state }: RouteContext): Route[] {
       const raw = r.query.has('raw');
       serveBlocking(r, waiters, {
         topic: kvTopics.key(key),
+        index: () => BigInt(kv.keyIndex(key)),
         run: () => {
           const entry = kv.get(key);
           const index = BigInt(kv.keyIndex(key));
