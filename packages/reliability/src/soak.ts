@@ -16,6 +16,7 @@ import {
 } from '@consul-watch/dev-server/testing';
 import { type SoakExpressApp, type SoakNestApp, startExpressApp, startNestApp } from './soakApps';
 import { type FaultKind, injectFault, PROXY_FAULTS, SERVER_FAULTS, SoakServer } from './soakFaults';
+import { type LockFigures, LockSoak } from './soakLocks';
 import {
   ConfigProbe,
   type Convergence,
@@ -26,7 +27,15 @@ import {
   targetId,
   WatchProbe,
 } from './soakProbes';
-import { between, seededRandom, shuffle, sleep, stableJson, waitFor } from './soakUtil';
+import {
+  between,
+  collectGarbage,
+  seededRandom,
+  shuffle,
+  sleep,
+  stableJson,
+  waitFor,
+} from './soakUtil';
 import { SoakWriter, soakNames } from './soakWorkload';
 
 export type { FaultKind } from './soakFaults';
@@ -99,6 +108,8 @@ export interface SoakReport {
   resync: ResyncFigures & { byKind: Record<string, ResyncFigures>; finalMs: number };
   /** From a marker write on every topic after a fault until every watcher delivered it. */
   liveAgain: ResyncFigures;
+  /** The lock, semaphore and leader holders: acquisitions, losses, and any breach of exclusion. */
+  locks: LockFigures;
   /** RSS at the start, after warm-up (a quarter of the run), at the end of the run (before closing), and after closing. */
   memory: {
     rssStartMb: number;
@@ -201,6 +212,8 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   let proxy: FaultProxy | undefined;
   let writer: SoakWriter | undefined;
   let nest: SoakNestApp | undefined;
+  let locks: LockSoak | undefined;
+  let lockFigures: LockFigures = { acquisitions: 0, losses: {}, overlaps: 0, maxConcurrent: {} };
   let web: SoakExpressApp | undefined;
   let final: Convergence = { ok: false, ms: 0, divergent: [] };
   let idle = { windowMs: 0, cpuMsPerSec: 0, deliveries: 0, requestsPerSec: 0 };
@@ -335,6 +348,17 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     closers.push({ name: 'nest app', close: () => nest!.close() });
     probes.push(nest.config, nest.handler);
 
+    // Lock holders, each on a client of its own behind the proxy.
+    locks = new LockSoak({
+      address: proxy.address,
+      prefix: names.lockPrefix,
+      ttlMs: server.controllable ? 400 : 10_000,
+      logger,
+      rng,
+    });
+    locks.start();
+    closers.push({ name: 'lock holders', close: () => locks!.close() });
+
     await Promise.all([
       ...watches.map((w) => w.ready(settleTimeoutMs)),
       ...configs.map((c) => c.ready(settleTimeoutMs)),
@@ -357,6 +381,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     const timer = setTimeout(() => stop.abort(), durationMs);
     // Warm-up: JIT, socket pools and buffers grow in the first part of a run; growth after it is what counts.
     const warmTimer = setTimeout(() => {
+      collectGarbage();
       rssWarm = process.memoryUsage().rss;
     }, durationMs / 4);
     const writing = writer.run();
@@ -370,6 +395,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
         if (round.length === 0) round = shuffle(rng, kinds);
         const kind = round.shift()!;
         faults[kind] = (faults[kind] ?? 0) + 1;
+        locks?.faultStarted(kind);
         await injectFault(kind, { proxy: proxy!, server: server!, writer: writer!, rng });
         const ended = performance.now();
         await writer!.pause();
@@ -412,6 +438,10 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       stop.abort();
       await writer.stop();
       await writing;
+      // The holders contend all the time: stop them before the idle window measures quiet.
+      await locks.close();
+      lockFigures = locks.figures();
+      violations.push(...locks.violations());
     }
 
     // Quiesce: no writes, no faults; the data written back; then every watcher must converge.
@@ -430,6 +460,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       );
     await writer.touchAll();
     final = await converge(quiesced);
+    collectGarbage();
     rssRunEnd = process.memoryUsage().rss;
     if (rssWarm !== undefined && rssRunEnd - rssWarm > maxRssGrowthMb * 2 ** 20)
       violations.push(
@@ -550,6 +581,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       rssEndMb: mb(process.memoryUsage().rss),
       maxGrowthMb: maxRssGrowthMb,
     },
+    locks: lockFigures,
     handles: { start: handlesStart, end: handleCounts(), leaked },
     idle,
   };

@@ -7,6 +7,9 @@ export const PROXY_FAULTS = ['reset', 'stall', 'http500', 'http429'] as const;
 export const SERVER_FAULTS = ['restore', 'restart'] as const;
 export type FaultKind = (typeof PROXY_FAULTS)[number] | (typeof SERVER_FAULTS)[number];
 
+/** The lock holders' sessions live for well under a second here, so faults outlast them. */
+const DEV_OPTIONS = { nodeName: 'soak-agent', sessionTtlMinMs: 100 };
+
 /**
  * The Consul the run talks to: an embedded dev-server it may restart and restore, or an
  * external agent (CONSUL_HTTP_ADDR) it only reads and writes.
@@ -25,7 +28,7 @@ export class SoakServer {
       const url = new URL(/^https?:\/\//.test(external) ? external : `http://${external}`);
       return new SoakServer(undefined, url.origin);
     }
-    return new SoakServer(await startDevServer({ nodeName: 'soak-agent' }), undefined);
+    return new SoakServer(await startDevServer(DEV_OPTIONS), undefined);
   }
 
   /** True when restarts and snapshot restores are possible (the embedded dev-server). */
@@ -78,7 +81,7 @@ export class SoakServer {
     const port = this.dev.port;
     await this.dev.close();
     await sleep(downMs);
-    const next = await startDevServer({ port, nodeName: 'soak-agent' });
+    const next = await startDevServer({ ...DEV_OPTIONS, port });
     // No request is served before this line: the new server's first I/O turn comes after it.
     if (snapshot) next.restore({ ...snapshot, events: { ...snapshot.events, events: [] } });
     this.dev = next;

@@ -57,6 +57,10 @@ export function formatReport(r: SoakReport): string {
     ],
     ['blocking queries', r.blockingQueries],
     [
+      'lock holders',
+      `${r.locks.acquisitions} acquisitions, ${r.locks.overlaps} overlaps, most at once: ${kinds(r.locks.maxConcurrent)}; lost: ${kinds(r.locks.losses as Record<string, number>) || 'none'}`,
+    ],
+    [
       'RSS start → warm → end of run → closed',
       `${r.memory.rssStartMb} → ${r.memory.rssWarmMb} → ${r.memory.rssRunEndMb} → ${r.memory.rssEndMb} MB (bound after warm-up: +${r.memory.maxGrowthMb} MB)`,
     ],

@@ -5,6 +5,8 @@ export interface SoakNames {
   run: string;
   /** KV root of the run: `soak-<run>/`. */
   root: string;
+  /** Keys of the lock holders, outside the root the writer keeps in shape. */
+  lockPrefix: string;
   kvPrefix: string;
   /** The key the `key` watcher follows. */
   kvKey: string;
@@ -31,6 +33,7 @@ export function soakNames(run: string): SoakNames {
     api: `soak-${run}-api`,
     nodePrefix: `soak-${run}-node-`,
     event: `soak-${run}`,
+    lockPrefix: `soak-${run}-locks/`,
   };
 }
 

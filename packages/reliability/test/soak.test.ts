@@ -14,6 +14,10 @@ describe('soak', () => {
     expect(report.duplicates).toBe(0);
     expect(report.eventDuplicates).toBe(0);
     expect(report.handles.leaked).toEqual([]);
+    // Locks, semaphore slots and leader terms changed hands, and exclusion never broke.
+    expect(report.locks.overlaps).toBe(0);
+    expect(report.locks.acquisitions).toBeGreaterThan(10);
+    expect(report.locks.maxConcurrent).toMatchObject({ lock: 1, leader: 1 });
 
     // Not vacuous: data moved, every watcher received some of it, and every fault kind hit.
     expect(report.writes.total).toBeGreaterThan(50);
