@@ -6,7 +6,7 @@ const started = performance.now();
 console.log(
   'demo: building the packages the demo runs (a few seconds; cached after the first time)…',
 );
-const apps = ['express-demo', 'nestjs-demo', 'config-loader-demo'];
+const apps = ['express-demo', 'fastify-demo', 'nestjs-demo', 'config-loader-demo'];
 const result = spawnSync(
   'pnpm',
   [

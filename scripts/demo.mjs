@@ -1,5 +1,5 @@
 // `pnpm demo`: consul-watch on the embedded dev-server (or the agent at CONSUL_HTTP_ADDR).
-// It starts the sample apps on one agent — Express (a page that updates live), a NestJS API
+// It starts the sample apps on one agent — Express and Fastify (a page that updates live), a NestJS API
 // with feature flags, and a plain Node program run through consul-env — logs every change under demo/ through a core watch,
 // makes a few changes so you see them arrive, then waits for yours. `--once` exits after the scripted part, `--no-build` skips the build (both used by its test).
 // One node process from `pnpm demo` on (no `build && run` shell in between), so Ctrl-C reaches
@@ -7,6 +7,7 @@
 if (!process.argv.includes('--no-build')) await import('./demo-build.mjs');
 const { startConfigLoaderDemo } = await import('../apps/config-loader-demo/src/demo.mjs');
 const { startExpressDemo } = await import('../apps/express-demo/dist/app.js');
+const { startFastifyDemo } = await import('../apps/fastify-demo/dist/app.js');
 const { startNestDemo } = await import('../apps/nestjs-demo/dist/app.js');
 const { consoleLogger, createConsulWatch } = await import('../packages/core/dist/index.js');
 const { startDevServer } = await import('../packages/dev-server/dist/index.js');
@@ -91,6 +92,16 @@ console.log(
   `demo: the live settings page is at ${express.url} (JSON at ${express.url}/api/settings)`,
 );
 
+const fastifyPort = Number(process.env.FASTIFY_PORT ?? 3002);
+const fastify = await onPort('the Fastify demo', 'FASTIFY_PORT', fastifyPort, () =>
+  startFastifyDemo({
+    consulAddress: address,
+    port: fastifyPort,
+    logger: consoleLogger('fastify-demo'),
+  }),
+);
+console.log(`demo: the same page on Fastify is at ${fastify.url}`);
+
 // Nest's own start-up lines are left out; its change handlers and registration are shown.
 const nestLines = new Set(['ChangeLog', 'ConsulRegistration', 'OnConsulChange', 'ConsulConfig']);
 const nestLog = (print) => (message, context) => {
@@ -142,41 +153,50 @@ const steps = [
   ['demo/express/features/beta', 'true'],
   ['demo/express/ui/theme', 'dark'],
 ];
-for (const [key, value] of steps) {
-  const path = key.slice('demo/express/'.length).replaceAll('/', '.');
+/** Writes `key` and resolves once the live config `config` has taken in the change of `path`. */
+async function change(config, path, key, value) {
   const seen = new Promise((resolve) => {
     const listener = ({ paths }) => {
       if (!paths.includes(path)) return;
-      express.config.off('change', listener);
+      config.off('change', listener);
       resolve();
     };
-    express.config.on('change', listener);
+    config.on('change', listener);
   });
   await consul.kv.put(key, value);
   await seen;
 }
-const flagSeen = new Promise((resolve) => {
-  const listener = ({ paths }) => {
-    if (!paths.includes('features.new-checkout')) return;
-    nest.config.config.off('change', listener);
-    resolve();
-  };
-  nest.config.config.on('change', listener);
-});
-await consul.kv.put('demo/nest/features/new-checkout', 'true');
-await flagSeen;
+for (const [key, value] of steps)
+  await change(express.config, key.slice('demo/express/'.length).replaceAll('/', '.'), key, value);
+await change(
+  fastify.config,
+  'site.banner',
+  'demo/fastify/site/banner',
+  'Hello from Consul, on Fastify',
+);
+await change(
+  nest.config.config,
+  'features.new-checkout',
+  'demo/nest/features/new-checkout',
+  'true',
+);
 console.log(
   `demo: ${nest.url}/flags now answers ${JSON.stringify(await (await fetch(`${nest.url}/flags`)).json())}`,
 );
 await consul.kv.put('demo/env/greeting', 'hi from the demo');
 await envRestarted;
 console.log(`demo: ${express.url}/api/settings now answers ${JSON.stringify(await settings())}`);
+console.log(
+  `demo: ${fastify.url}/api/settings now answers ${JSON.stringify(await (await fetch(`${fastify.url}/api/settings`)).json())}`,
+);
 
 // The restarted plain app says where it listens a moment after it starts.
 await Promise.race([envListeningAgain, new Promise((resolve) => setTimeout(resolve, 3_000))]);
 const urls = [
   [express.url, 'the Express page (updates live)'],
   [`${express.url}/api/settings`, 'its settings as JSON'],
+  [fastify.url, 'the same page on Fastify (@consul-watch/fastify)'],
+  [`${fastify.url}/api/settings`, 'its settings as JSON, from request.config'],
   [`${nest.url}/flags`, 'NestJS: feature flags (ConsulConfigService, @ConsulValue)'],
   [`${nest.url}/config`, 'NestJS: the whole config'],
   [`${nest.url}/changes`, 'NestJS: what its @OnConsulChange handlers saw'],
@@ -191,6 +211,7 @@ ${urls.map(([url, what]) => `  ${url.padEnd(44)} ${what}`).join('\n')}
 demo: open ${express.url} and change something yourself, for example:
   curl -X PUT -d 'Changed with curl' http://${address}/v1/kv/demo/express/site/banner
   curl -X PUT -d light http://${address}/v1/kv/demo/express/ui/theme
+  curl -X PUT -d dark http://${address}/v1/kv/demo/fastify/ui/theme   (then look at ${fastify.url})
   curl -X PUT -d false http://${address}/v1/kv/demo/nest/features/new-checkout   (then GET ${nest.url}/flags)
   curl -X PUT -d 'hello again' http://${address}/v1/kv/demo/env/greeting   (consul-env restarts the plain app)
 Ctrl-C to stop.`);

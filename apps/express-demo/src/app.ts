@@ -5,28 +5,16 @@ import {
   consoleLogger,
   createConsulWatch,
   type LiveConfig,
-  type Logger,
 } from '@consul-watch/core';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { consulConfig, liveConfigEvents } from '@consul-watch/express';
 import express from 'express';
-import { page } from './page';
+import { type PageConfig, type PageDemoOptions, page, seedPage } from './page';
 
-/** The keys this demo reads, and what it seeds when they are missing. */
+/** The keys this demo reads (it seeds them when they are missing). */
 export const PREFIX = 'demo/express/';
-const SEED: Record<string, string> = {
-  'site/title': 'consul-watch demo',
-  'site/banner': 'Change me in Consul',
-  'ui/theme': 'light',
-  'features/beta': 'false',
-  'secrets/api-key': 'never-sent-to-browsers',
-};
 
-interface AppConfig {
-  site?: { title?: string; banner?: string };
-  ui?: { theme?: string };
-  features?: { beta?: boolean };
-}
+type AppConfig = PageConfig;
 
 declare module '@consul-watch/express' {
   interface ConsulConfigRegistry {
@@ -34,13 +22,7 @@ declare module '@consul-watch/express' {
   }
 }
 
-export interface ExpressDemoOptions {
-  /** Default 0 (a free port). */
-  port?: number;
-  /** A Consul agent; default CONSUL_HTTP_ADDR, else an embedded dev-server. */
-  consulAddress?: string;
-  logger?: Logger;
-}
+export type ExpressDemoOptions = PageDemoOptions;
 
 export interface ExpressDemo {
   url: string;
@@ -63,10 +45,7 @@ export async function startExpressDemo(options: ExpressDemoOptions = {}): Promis
   }
   const client = createConsulWatch({ address: consulAddress, logger: log });
   try {
-    const existing = new Set(await client.kv.keys(PREFIX));
-    for (const [key, value] of Object.entries(SEED)) {
-      if (!existing.has(PREFIX + key)) await client.kv.put(PREFIX + key, value);
-    }
+    await seedPage(client.kv, PREFIX, 'consul-watch demo');
   } catch (error) {
     await client.close();
     await dev?.close();

@@ -1,3 +1,39 @@
+import type { KvClient, Logger } from '@consul-watch/core';
+
+/** What the page shows, under the demo's prefix in Consul. */
+export interface PageConfig {
+  site?: { title?: string; banner?: string };
+  ui?: { theme?: string };
+  features?: { beta?: boolean };
+}
+
+/** How a demo serving the page starts. */
+export interface PageDemoOptions {
+  /** Default 0 (a free port). */
+  port?: number;
+  /** A Consul agent; default CONSUL_HTTP_ADDR, else an embedded dev-server. */
+  consulAddress?: string;
+  logger?: Logger;
+}
+
+/**
+ * Writes the page's keys under `prefix` where they are missing (a change made earlier stays),
+ * with a secret beside them that the page must never show.
+ */
+export async function seedPage(kv: KvClient, prefix: string, title: string): Promise<void> {
+  const seed: Record<string, string> = {
+    'site/title': title,
+    'site/banner': 'Change me in Consul',
+    'ui/theme': 'light',
+    'features/beta': 'false',
+    'secrets/api-key': 'never-sent-to-browsers',
+  };
+  const existing = new Set(await kv.keys(prefix));
+  for (const [key, value] of Object.entries(seed)) {
+    if (!existing.has(prefix + key)) await kv.put(prefix + key, value);
+  }
+}
+
 /** The live settings page: it fills itself from /events and changes as Consul does. */
 export const page = `<!doctype html>
 <html lang="en">

@@ -22,7 +22,12 @@ function runDemo(env: Record<string, string>): Promise<{ code: number | null; ou
 
 describe('pnpm demo', () => {
   it('lists every URL in one block before it waits', async () => {
-    const { code, out } = await runDemo({ DEMO_CONSUL_PORT: '0', PORT: '0', NEST_PORT: '0' });
+    const { code, out } = await runDemo({
+      DEMO_CONSUL_PORT: '0',
+      PORT: '0',
+      NEST_PORT: '0',
+      FASTIFY_PORT: '0',
+    });
     expect(code).toBe(0);
     const block = out.slice(out.indexOf('demo: everything that runs now:'));
     for (const path of [
@@ -34,6 +39,9 @@ describe('pnpm demo', () => {
       '/v1/kv/demo/',
     ])
       expect(block).toContain(path);
+    expect(block).toContain('the same page on Fastify');
+    // The scripted change on the Fastify page, seen in its request.config.
+    expect(out).toContain('"banner":"Hello from Consul, on Fastify"');
     expect(block.indexOf('everything that runs now')).toBeLessThan(block.indexOf('Ctrl-C to stop'));
   }, 60_000);
 
@@ -46,6 +54,7 @@ describe('pnpm demo', () => {
         DEMO_CONSUL_PORT: '0',
         PORT: String(port),
         NEST_PORT: '0',
+        FASTIFY_PORT: '0',
       });
       expect(code).toBe(1);
       expect(out).toContain(
