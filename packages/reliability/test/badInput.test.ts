@@ -30,7 +30,7 @@ import {
 } from '@consul-watch/core';
 import { resolveConnection } from '@consul-watch/core/internal';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
-import { consulConfig } from '@consul-watch/express';
+import { consulConfig, consulHealth } from '@consul-watch/express';
 import { ConsulModule, ConsulValue, LeaderOnly, OnConsulChange } from '@consul-watch/nestjs';
 import { Injectable, type LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -1689,6 +1689,32 @@ describe('express: consulConfig options', () => {
 });
 
 // ─── config-loader: options and collisions ───────────────────────────────────────────────
+
+describe('express: consulHealth options', () => {
+  interface HealthRow extends Row {
+    options: unknown;
+    expected: Expected;
+  }
+  const needs = invalid('consulHealth needs a client, a config or both');
+  const rows: HealthRow[] = [
+    { name: 'no options', options: undefined, expected: needs },
+    { name: 'null', options: null, expected: needs },
+    { name: '{}', options: {}, expected: needs },
+    {
+      name: 'maxStalenessMs: -5',
+      options: { client: {}, maxStalenessMs: -5 },
+      expected: invalid('consulHealth: maxStalenessMs must be a number of milliseconds, got -5'),
+    },
+    {
+      name: 'maxAgeMs: "1m"',
+      options: { client: {}, maxAgeMs: '1m' },
+      expected: invalid('consulHealth: maxAgeMs must be a number of milliseconds, got "1m"'),
+    },
+  ];
+  table(rows, async (row) => {
+    expectTyped(await caught(() => consulHealth(row.options as never)), row.expected);
+  });
+});
 
 describe('config-loader: loadConsulEnv and watchConsulEnv', () => {
   const prefixRequired = { cls: TypeError, names: 'a prefix is required' };
