@@ -112,6 +112,8 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
 
 /** Decodes one path segment; a malformed escape is the client's mistake, not ours. */
 export function decodePath(text: string): string {
+  // Most paths hold no escape, and decodeURIComponent copies the text even then.
+  if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);
   } catch {

@@ -94,37 +94,37 @@ export class KvStore {
   set(key: string, value: Buffer | null, flags: string, index: number, cas?: number): boolean {
     const existing = this.entries.get(key);
     if (cas !== undefined && (existing?.ModifyIndex ?? 0) !== cas) return false;
-    this.put(
-      key,
-      {
-        Value: value,
-        Flags: flags,
-        LockIndex: existing?.LockIndex ?? 0,
-        ...(existing?.Session ? { Session: existing.Session } : {}),
-      },
-      index,
-    );
+    this.put(key, existing, value, flags, existing?.LockIndex ?? 0, existing?.Session, index);
     return true;
   }
 
-  /** Stores a new entry object for `key` (entries are never changed in place). */
+  /**
+   * Stores a new entry object for `key` (entries are never changed in place). Every KV write
+   * comes through here, so it builds one object and searches the sorted keys only for a key
+   * that is new.
+   */
   private put(
     key: string,
-    fields: Pick<KvEntry, 'Value' | 'Flags' | 'LockIndex' | 'Session'>,
+    existing: KvEntry | undefined,
+    value: Buffer | null,
+    flags: string,
+    lockIndex: number,
+    session: string | undefined,
     index: number,
   ): void {
     this.record(key);
-    const existing = this.entries.get(key);
-    this.entries.set(key, {
+    const entry: KvEntry = {
       Key: key,
-      Value: fields.Value,
-      Flags: fields.Flags,
+      Value: value,
+      Flags: flags,
       CreateIndex: existing?.CreateIndex ?? index,
       ModifyIndex: index,
-      LockIndex: fields.LockIndex,
-      ...(fields.Session ? { Session: fields.Session } : {}),
-    });
-    this.keys.add(key);
+      LockIndex: lockIndex,
+    };
+    if (session) entry.Session = session;
+    this.entries.set(key, entry);
+    // A key that exists is in the sorted keys already.
+    if (!existing) this.keys.add(key);
     this.dropTombstone(key);
     this.touched(key, index);
   }
@@ -137,7 +137,7 @@ export class KvStore {
     const existing = this.entries.get(key);
     if (existing?.Session && existing.Session !== session) return false;
     const lockIndex = existing ? existing.LockIndex + (existing.Session === session ? 0 : 1) : 1;
-    this.put(key, { Value: value, Flags: flags, LockIndex: lockIndex, Session: session }, index);
+    this.put(key, existing, value, flags, lockIndex, session, index);
     return true;
   }
 
@@ -151,7 +151,7 @@ export class KvStore {
   ): boolean {
     const existing = this.entries.get(key);
     if (!existing || existing.Session !== session) return false;
-    this.put(key, { Value: value, Flags: flags, LockIndex: existing.LockIndex }, index);
+    this.put(key, existing, value, flags, existing.LockIndex, undefined, index);
     return true;
   }
 
@@ -164,7 +164,7 @@ export class KvStore {
     for (const entry of this.entries.values()) if (entry.Session === session) held.push(entry);
     for (const e of held) {
       if (behavior === 'release') {
-        this.put(e.Key, { Value: e.Value, Flags: e.Flags, LockIndex: e.LockIndex }, index);
+        this.put(e.Key, e, e.Value, e.Flags, e.LockIndex, undefined, index);
         continue;
       }
       this.record(e.Key);

@@ -7,6 +7,10 @@ import type { Route, RouteContext } from './route';
 /** Consul's `kv_max_value_size` default. */
 export const KV_MAX_VALUE_SIZE = 512 * 1024;
 const MAX_UINT64 = (1n << 64n) - 1n;
+// A write's whole answer: made once, not per request.
+const TRUE = json(true);
+const FALSE = json(false);
+const answer = (ok: boolean) => (ok ? TRUE : FALSE);
 
 // An entry object is never changed in place (a write stores a new one), so its JSON can be
 // kept: a read of a large prefix then costs a join, not a base64 and a stringify per key.
@@ -124,15 +128,15 @@ export function kvRoutes({ state }: RouteContext): Route[] {
     const release = r.query.get('release');
     if (acquire !== null) {
       // Consul refuses during a lock-delay before it looks at the session.
-      if (sessions.lockDelayed(key)) return send(r.res, json(false));
+      if (sessions.lockDelayed(key)) return send(r.res, FALSE);
       knownSession(acquire);
-      return send(r.res, json(kv.lock(key, value, flags, acquire, raft.next())));
+      return send(r.res, answer(kv.lock(key, value, flags, acquire, raft.next())));
     }
     if (release !== null) {
       knownSession(release);
-      return send(r.res, json(kv.unlock(key, value, flags, release, raft.next())));
+      return send(r.res, answer(kv.unlock(key, value, flags, release, raft.next())));
     }
-    send(r.res, json(kv.set(key, value, flags, raft.next(), cas)));
+    send(r.res, answer(kv.set(key, value, flags, raft.next(), cas)));
   };
 
   const del = (r: Request, rest: string) => {
@@ -143,10 +147,10 @@ export function kvRoutes({ state }: RouteContext): Route[] {
       throw new HttpError(400, 'Conflicting flags: cas cannot be used with recurse');
     if (recurse) {
       kv.deleteTree(key, raft.next());
-      send(r.res, json(true));
+      send(r.res, TRUE);
       return;
     }
-    send(r.res, json(kv.delete(key, raft.next(), cas)));
+    send(r.res, answer(kv.delete(key, raft.next(), cas)));
   };
 
   return [{ path: '/v1/kv/', GET: get, PUT: put, DELETE: del }];
