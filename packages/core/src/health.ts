@@ -1,6 +1,5 @@
 import type { AvailabilityStatus } from './availability';
-import type { LiveConfig } from './liveConfig';
-import type { WatchState } from './sharedWatch';
+import type { WatchState, WatchStatus } from './sharedWatch';
 
 export interface HealthOptions {
   /** Unhealthy when a watch (or the config) has not heard from Consul for longer than this, ms. */
@@ -42,10 +41,19 @@ export interface HealthReport {
   config?: ConfigHealth;
 }
 
+/** What a health report reads of a live config (any `LiveConfig<T>` has it). */
+export interface ConfigView {
+  readonly snapshot: unknown;
+  readonly source: 'consul' | 'cache' | 'none';
+  readonly status: WatchStatus;
+  readonly stalenessMs: number;
+  readonly lastUpdate: Date | undefined;
+}
+
 /** What a health report reads: a client (its watches and availability), a live config, or both. */
 export interface HealthSources {
   client?: { readonly availability: AvailabilityStatus; watchReport(): WatchHealth[] };
-  config?: LiveConfig<unknown>;
+  config?: ConfigView;
 }
 
 const round = (ms: number) => Math.round(ms);

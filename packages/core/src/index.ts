@@ -34,6 +34,7 @@ export { type HttpHandlerOptions, httpHandler } from './handlers/http';
 export { type ScriptHandlerOptions, scriptHandler } from './handlers/script';
 export {
   type ConfigHealth,
+  type ConfigView,
   type HealthOptions,
   type HealthReport,
   type HealthSources,

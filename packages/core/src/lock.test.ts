@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { startFaultProxy } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -277,6 +278,30 @@ describe('semaphore', () => {
     expect((await aborted(signal)) as LockLostError).toBeInstanceOf(LockLostError);
   });
 
+  it('counts a holder that another program wrote in the Go layout, and waits for its slot', async () => {
+    const dev = await server();
+    const prefix = `${uniquePrefix('sem')}go`;
+    const { ID } = (await put(
+      dev,
+      '/v1/session/create',
+      JSON.stringify({ Name: 'Go', Behavior: 'delete', LockDelay: '0s' }),
+    )) as { ID: string };
+    // What api.Semaphore writes: a contender entry acquired with its session, then .lock by CAS.
+    expect(
+      await put(dev, `/v1/kv/${prefix}/${ID}?acquire=${ID}&flags=${SEMAPHORE_FLAGS}`, ''),
+    ).toBe(true);
+    const lock = JSON.stringify({ Limit: 1, Holders: { [ID]: true } });
+    expect(await put(dev, `/v1/kv/${prefix}/.lock?cas=0&flags=${SEMAPHORE_FLAGS}`, lock)).toBe(
+      true,
+    );
+    const semaphore = client(dev.address).semaphore(prefix, 1, quick);
+    expect(await semaphore.tryAcquire()).toBeUndefined();
+    const waiting = semaphore.acquire();
+    await put(dev, `/v1/session/destroy/${ID}`); // the Go process ends: its contender entry goes
+    await waiting;
+    expect(semaphore.held).toBe(true);
+  });
+
   it('refuses to join a semaphore whose contenders agreed on another limit', async () => {
     const dev = await server();
     const prefix = `${uniquePrefix('sem')}limit`;
@@ -288,6 +313,45 @@ describe('semaphore', () => {
 });
 
 describe('leader', () => {
+  it('hands over when the leader process dies without a word, after its session expires', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('leader')}crash`;
+    const script = `
+      const { createConsulWatch } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
+      const client = createConsulWatch({ address: ${JSON.stringify(dev.address)} });
+      client.leader(${JSON.stringify(key)}, { ttlMs: 200, lockDelayMs: 100, onElected: () => process.send('elected') });
+    `;
+    // Another process, running the built package: killed, it cannot release anything.
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    cleanup.push(async () => {
+      child.kill('SIGKILL');
+      await exited;
+    });
+    await new Promise((resolve) => child.once('message', resolve));
+    let electedAt = 0;
+    const elected = new Promise<void>((resolve) => {
+      const election = client(dev.address).leader(key, {
+        ...quick,
+        onElected: () => {
+          electedAt = performance.now();
+          resolve();
+        },
+      });
+      cleanup.push(() => election.close());
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(electedAt).toBe(0); // the child still leads: it renews its session
+    child.kill('SIGKILL');
+    const killedAt = performance.now();
+    await exited;
+    await elected;
+    // Its session lapses after twice its TTL, then its lock-delay runs.
+    expect(electedAt - killedAt).toBeGreaterThanOrEqual(400);
+  });
+
   it('elects one leader and hands over when it closes', async () => {
     const dev = await server();
     const key = `${uniquePrefix('leader')}job`;

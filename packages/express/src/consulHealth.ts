@@ -1,10 +1,10 @@
 import {
+  type ConfigView,
   type ConsulWatch,
   type HealthOptions,
   type HealthReport,
   healthReport,
   InvalidInputError,
-  type LiveConfig,
 } from '@consul-watch/core';
 import type { Request, Response } from 'express';
 
@@ -12,7 +12,7 @@ export interface ConsulHealthOptions extends HealthOptions {
   /** A client whose watches are reported (each watch's state and staleness). */
   client?: ConsulWatch;
   /** A live config, or the `consulConfig()` middleware whose config is reported. */
-  config?: LiveConfig<unknown> | { readonly config: LiveConfig<unknown> };
+  config?: ConfigView | { readonly config: ConfigView };
 }
 
 /** What the probe answers: the report, and `status` as readiness probes and people read it. */
