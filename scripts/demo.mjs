@@ -121,7 +121,9 @@ nest = await onPort('the NestJS demo', 'NEST_PORT', nestPort, () =>
     },
   }),
 );
-console.log(`demo: the NestJS API is at ${nest.url} (feature flags at ${nest.url}/flags)`);
+console.log(
+  `demo: the NestJS API is at ${nest.url}, on ${nest.platform} (feature flags at ${nest.url}/flags)`,
+);
 
 let restarted;
 let envUrl = '(see its "listening on" line)';

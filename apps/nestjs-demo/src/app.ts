@@ -130,7 +130,13 @@ export class DemoController {
   }
 }
 
+/** The HTTP platforms the demo runs on. */
+export const PLATFORMS = ['express', 'fastify'] as const;
+export type NestPlatform = (typeof PLATFORMS)[number];
+
 export interface NestDemoOptions {
+  /** `express` (@nestjs/platform-express) or `fastify` (@nestjs/platform-fastify). Default: NEST_PLATFORM, else express. */
+  platform?: NestPlatform;
   /**
    * Close on SIGINT/SIGTERM through Nest's shutdown hooks (which re-raise the signal after
    * closing). Default true; a host that handles signals itself (pnpm demo) turns it off.
@@ -146,6 +152,7 @@ export interface NestDemoOptions {
 
 export interface NestDemo {
   url: string;
+  platform: NestPlatform;
   consulAddress: string;
   app: INestApplication;
   /** The app's live config (what /flags and /config read). */
@@ -170,6 +177,11 @@ function demoModule(consulAddress: string, port: number): DynamicModule {
 
 /** Starts the demo API: on CONSUL_HTTP_ADDR, or an embedded dev-server when none is given. */
 export async function startNestDemo(options: NestDemoOptions = {}): Promise<NestDemo> {
+  const platform = options.platform ?? process.env.NEST_PLATFORM ?? 'express';
+  if (!PLATFORMS.includes(platform as NestPlatform))
+    throw new Error(
+      `nestjs-demo runs on ${PLATFORMS.join(' or ')}, not ${JSON.stringify(platform)}; set NEST_PLATFORM to one of them`,
+    );
   let dev: DevServer | undefined;
   let consulAddress = options.consulAddress ?? process.env.CONSUL_HTTP_ADDR;
   if (!consulAddress) {
@@ -184,9 +196,17 @@ export async function startNestDemo(options: NestDemoOptions = {}): Promise<Nest
       if (!existing.has(PREFIX + key)) await seeder.kv.put(PREFIX + key, value);
     }
     const port = options.port ?? 0;
-    app = await NestFactory.create(demoModule(consulAddress, port), {
-      logger: options.logger === undefined ? new Logger() : options.logger,
-    });
+    const nestOptions = { logger: options.logger === undefined ? new Logger() : options.logger };
+    const module = demoModule(consulAddress, port);
+    // The Fastify adapter is loaded only when asked for, so the Express start stays as quick.
+    app =
+      platform === 'fastify'
+        ? await NestFactory.create(
+            module,
+            new (await import('@nestjs/platform-fastify')).FastifyAdapter(),
+            nestOptions,
+          )
+        : await NestFactory.create(module, nestOptions);
     if (options.shutdownHooks !== false) app.enableShutdownHooks();
     await app.listen(port, '127.0.0.1');
   } catch (error) {
@@ -205,6 +225,7 @@ export async function startNestDemo(options: NestDemoOptions = {}): Promise<Nest
     );
   return {
     url: `http://127.0.0.1:${port}`,
+    platform: platform as NestPlatform,
     consulAddress,
     app: started,
     config: started.get(ConsulConfigService),

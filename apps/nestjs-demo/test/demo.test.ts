@@ -3,19 +3,11 @@ import { createConsulWatch } from '@consul-watch/core';
 import { startTestAgent, type TestAgent } from '@consul-watch/dev-server/testing';
 import { ConsulConfigService } from '@consul-watch/nestjs';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeLog, type NestDemo, PAYMENTS, PREFIX, startNestDemo } from '../src/app';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ChangeLog, type NestDemo, PAYMENTS, PLATFORMS, PREFIX, startNestDemo } from '../src/app';
 
 let agent: TestAgent;
 let demo: NestDemo;
-beforeAll(async () => {
-  agent = await startTestAgent();
-  demo = await startNestDemo({ consulAddress: agent.address, logger: false });
-});
-afterAll(async () => {
-  await demo?.close();
-  await agent?.close();
-});
 
 const getJson = async (path: string) => {
   const res = await fetch(`${demo.url}${path}`, { headers: { connection: 'close' } });
@@ -34,7 +26,22 @@ const changeOf = (path: string) =>
     demo.app.get(ConsulConfigService).changes$.pipe(filter((c) => c.paths.includes(path))),
   );
 
-describe('nestjs-demo', () => {
+// The same demo, and the same checks, on each HTTP platform; each on an agent of its own.
+describe.each(PLATFORMS)('nestjs-demo on %s', (platform) => {
+  beforeAll(async () => {
+    agent = await startTestAgent();
+    demo = await startNestDemo({ consulAddress: agent.address, logger: false, platform });
+  });
+  afterAll(async () => {
+    await demo?.close();
+    await agent?.close();
+  });
+
+  it('runs on the platform it was asked for', () => {
+    expect(demo.platform).toBe(platform);
+    expect(demo.app.getHttpAdapter().getType()).toBe(platform);
+  });
+
   it('serves the seeded flags, then the new value after a change through the KV API', async () => {
     expect((await getJson('/flags')).body).toEqual({
       newCheckout: false,
@@ -103,5 +110,18 @@ describe('nestjs-demo', () => {
     expect(health.body).toMatchObject({
       consul: { status: 'up', reachable: true, config: { loaded: true } },
     });
+  });
+});
+
+describe('nestjs-demo platform choice', () => {
+  it('takes NEST_PLATFORM when no platform is given, and names the choices for a wrong one', async () => {
+    vi.stubEnv('NEST_PLATFORM', 'koa');
+    try {
+      await expect(startNestDemo({ consulAddress: '127.0.0.1:1', logger: false })).rejects.toThrow(
+        'nestjs-demo runs on express or fastify, not "koa"; set NEST_PLATFORM to one of them',
+      );
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });
