@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Timed, TimerList } from './deadlines';
 import { parseGoDuration } from './goDuration';
-import { HttpError, type Request, send } from './http';
+import { DEFAULT_ACL_POLICY_HEADER, HttpError, type Request, send } from './http';
 import type { Group, QueryResult, Waiter, Waiters } from './waiters';
 
 const MAX_UINT64 = (1n << 64n) - 1n;
@@ -71,10 +71,14 @@ function consistencyOf(r: Request): string {
   return r.query.has('consistent') ? 'consistent' : r.query.has('stale') ? 'stale' : 'leader';
 }
 
-function headersFor(result: QueryResult, consistency: string): Record<string, string> {
+function headersFor(
+  result: QueryResult,
+  consistency: string,
+  defaultAclPolicy: string | undefined,
+): Record<string, string> {
   // An index below 1 sent back by a client would not block; Consul never returns one.
   const index = result.index < 1n ? 1n : result.index;
-  return {
+  const headers: Record<string, string> = {
     'X-Consul-Index': index.toString(),
     'X-Consul-KnownLeader': 'true',
     'X-Consul-LastContact': '0',
@@ -82,6 +86,8 @@ function headersFor(result: QueryResult, consistency: string): Record<string, st
     'X-Consul-Query-Backend': 'blocking-query',
     'X-Consul-Effective-Consistency': consistency,
   };
+  if (defaultAclPolicy !== undefined) headers[DEFAULT_ACL_POLICY_HEADER] = defaultAclPolicy;
+  return headers;
 }
 
 /** The parked query a response belongs to, for the one 'close' listener all of them share. */
@@ -111,6 +117,7 @@ class ParkedQuery implements Waiter {
     private readonly minIndex: bigint,
     private readonly greater: boolean,
     private readonly consistency: string,
+    private readonly defaultAclPolicy: string | undefined,
     readonly waiters: Waiters,
   ) {
     parkedOn.set(res, this);
@@ -124,7 +131,7 @@ class ParkedQuery implements Waiter {
   answer(result: QueryResult): void {
     this.res.off('close', onParkedClose);
     parkedOn.delete(this.res);
-    send(this.res, result, headersFor(result, this.consistency));
+    send(this.res, result, headersFor(result, this.consistency, this.defaultAclPolicy));
   }
 }
 
@@ -141,12 +148,12 @@ export function serveBlocking(r: Request, waiters: Waiters, read: BlockingRead):
   const index = first ? first.index : read.index!();
   if (!minIndex || (greater ? index > minIndex : index !== minIndex)) {
     const result = first ?? read.run();
-    send(r.res, result, headersFor(result, consistency));
+    send(r.res, result, headersFor(result, consistency, r.defaultAclPolicy));
     return;
   }
   // Consul adds up to wait/16 of jitter. Sixteen steps of it, not a continuum: each distinct
   // duration gets a timer of its own (see Deadlines).
   const jitter = (waitMs / 16) * (Math.floor(Math.random() * 16) / 16);
-  const query = new ParkedQuery(r.res, minIndex, greater, consistency, waiters);
+  const query = new ParkedQuery(r.res, minIndex, greater, consistency, r.defaultAclPolicy, waiters);
   waiters.park(query, read.topic, signature(r), read.run, Math.round(waitMs + jitter));
 }

@@ -7,7 +7,14 @@ export interface Request {
   method: string;
   path: string;
   query: URLSearchParams;
+  /**
+   * The `X-Consul-Default-ACL-Policy` a GET answers with, once the router has checked the
+   * request (Consul sends it with every read's query metadata).
+   */
+  defaultAclPolicy?: string;
 }
+
+export const DEFAULT_ACL_POLICY_HEADER = 'X-Consul-Default-ACL-Policy';
 
 /** An error that becomes an HTTP answer with Consul's status and a plain-text reason. */
 export class HttpError extends Error {

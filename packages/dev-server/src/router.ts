@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, type Request, send } from './http';
+import { DEFAULT_ACL_POLICY_HEADER, HttpError, type Request, send } from './http';
 import type { Handler, Route } from './routes/route';
 
 const METHODS = ['GET', 'PUT', 'DELETE'] as const;
@@ -33,6 +33,7 @@ export function createRouter(routes: Route[], options: RouterOptions) {
     else exact.set(route.path, route);
   }
   prefixed.sort((a, b) => b.path.length - a.path.length);
+  const defaultAclPolicy = options.aclToken === undefined ? 'allow' : 'deny';
 
   const find = (path: string): { route: Route; rest: string } | undefined => {
     const route = exact.get(path);
@@ -55,12 +56,12 @@ export function createRouter(routes: Route[], options: RouterOptions) {
     if (r.query.has('stale') && r.query.has('consistent')) {
       throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
     }
-    // Consul sends its ACL default with every read's query metadata.
-    if (r.method === 'GET')
-      r.res.setHeader(
-        'X-Consul-Default-ACL-Policy',
-        options.aclToken === undefined ? 'allow' : 'deny',
-      );
+    // Consul sends its ACL default with every read's query metadata. A blocking read sends
+    // it with its answer: set here, the header would cost each parked query an object.
+    if (r.method === 'GET') {
+      r.defaultAclPolicy = defaultAclPolicy;
+      if (!route.blocking) r.res.setHeader(DEFAULT_ACL_POLICY_HEADER, defaultAclPolicy);
+    }
     const handler = route[r.method as (typeof METHODS)[number]];
     if (!handler) {
       r.res.setHeader('Allow', METHODS.filter((m) => route[m]).join(', '));
@@ -78,7 +79,12 @@ export function createRouter(routes: Route[], options: RouterOptions) {
     }
     // A body we stopped reading (too large, bad JSON) would otherwise be taken as the next request.
     if (!r.req.complete) r.res.setHeader('Connection', 'close');
-    send(r.res, { status, body: message });
+    const policy = r.defaultAclPolicy;
+    send(
+      r.res,
+      { status, body: message },
+      policy === undefined ? undefined : { [DEFAULT_ACL_POLICY_HEADER]: policy },
+    );
   };
 
   return (req: IncomingMessage, res: ServerResponse): void => {

@@ -149,6 +149,7 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
     { path: '/v1/catalog/datacenters', GET: (r) => send(r.res, json([datacenter])) },
     {
       path: '/v1/catalog/services',
+      blocking: true,
       GET: (r) => {
         // Consul runs this filter over service instances, then lists what is left by name.
         const filter = queryFilter(r.query, filterSchemas.serviceNode);
@@ -162,6 +163,7 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
     },
     {
       path: '/v1/catalog/nodes',
+      blocking: true,
       GET: (r) => {
         const filter = queryFilter(r.query, filterSchemas.node);
         read(
@@ -174,6 +176,7 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
     },
     {
       path: '/v1/catalog/service/',
+      blocking: true,
       GET: (r, rest) => {
         const name = decodePath(rest) || missing('service name');
         const tags = r.query.getAll('tag');
@@ -195,6 +198,7 @@ export function catalogRoutes({ state, datacenter, pretty }: RouteContext): Rout
     },
     {
       path: '/v1/catalog/node/',
+      blocking: true,
       GET: (r, rest) => {
         const name = decodePath(rest) || missing('node name');
         read(
@@ -231,6 +235,7 @@ export function healthRoutes({ state, pretty }: RouteContext): Route[] {
   return [
     {
       path: '/v1/health/service/',
+      blocking: true,
       GET: (r, rest) => {
         const name = decodePath(rest) || missing('service name');
         const tags = r.query.getAll('tag');
@@ -260,6 +265,7 @@ export function healthRoutes({ state, pretty }: RouteContext): Route[] {
     },
     {
       path: '/v1/health/checks/',
+      blocking: true,
       GET: (r, rest) => {
         const name = decodePath(rest) || missing('service name');
         checks(r, () => catalog.allChecks().filter((c) => c.ServiceName === name));
@@ -267,6 +273,7 @@ export function healthRoutes({ state, pretty }: RouteContext): Route[] {
     },
     {
       path: '/v1/health/state/',
+      blocking: true,
       GET: (r, rest) => {
         const wanted = decodePath(rest);
         if (wanted !== 'any' && !CHECK_STATUSES.includes(wanted as CheckStatus)) {
@@ -280,6 +287,7 @@ export function healthRoutes({ state, pretty }: RouteContext): Route[] {
     },
     {
       path: '/v1/health/node/',
+      blocking: true,
       GET: (r, rest) => {
         const name = decodePath(rest) || missing('node name');
         checks(r, () => catalog.checksOf(name));

@@ -45,6 +45,7 @@ export function eventRoutes({ state, pretty }: RouteContext): Route[] {
     },
     {
       path: '/v1/event/list',
+      blocking: true,
       GET: (r: Request) => {
         const name = r.query.get('name') ?? undefined;
         serveBlocking(r, waiters, {

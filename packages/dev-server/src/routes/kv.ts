@@ -153,5 +153,5 @@ export function kvRoutes({ state }: RouteContext): Route[] {
     send(r.res, answer(kv.delete(key, raft.next(), cas)));
   };
 
-  return [{ path: '/v1/kv/', GET: get, PUT: put, DELETE: del }];
+  return [{ path: '/v1/kv/', blocking: true, GET: get, PUT: put, DELETE: del }];
 }

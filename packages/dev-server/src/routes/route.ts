@@ -8,6 +8,11 @@ export interface Route {
   path: string;
   /** Status endpoints answer without a token, as Consul's do. */
   public?: boolean;
+  /**
+   * Its GET answers through serveBlocking (or an error), which sends the default-ACL header
+   * with the rest of the query metadata. On any other GET the router sets it up front.
+   */
+  blocking?: boolean;
   GET?: Handler;
   PUT?: Handler;
   DELETE?: Handler;
