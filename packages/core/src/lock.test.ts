@@ -319,7 +319,7 @@ describe('leader', () => {
     const script = `
       const { createConsulWatch } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
       const client = createConsulWatch({ address: ${JSON.stringify(dev.address)} });
-      client.leader(${JSON.stringify(key)}, { ttlMs: 200, lockDelayMs: 100, onElected: () => process.send('elected') });
+      client.leader(${JSON.stringify(key)}, { ttlMs: 600, lockDelayMs: 300, onElected: () => process.send('elected') });
     `;
     // Another process, running the built package: killed, it cannot release anything.
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
@@ -348,8 +348,9 @@ describe('leader', () => {
     const killedAt = performance.now();
     await exited;
     await elected;
-    // Its session lapses after twice its TTL, then its lock-delay runs.
-    expect(electedAt - killedAt).toBeGreaterThanOrEqual(400);
+    // Its session lapses twice its TTL (1.2 s) after its last renewal, which came every 300 ms,
+    // and then its lock-delay (300 ms) runs: nobody could take the key in between.
+    expect(electedAt - killedAt).toBeGreaterThanOrEqual(300);
   });
 
   it('elects one leader and hands over when it closes', async () => {
