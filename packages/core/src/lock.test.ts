@@ -225,12 +225,12 @@ describe('session', () => {
     const dev = await server();
     const c = client(dev.address);
     const key = `${uniquePrefix('session')}k`;
-    const mine = await c.session({ ttlMs: 200, lockDelayMs: 0 });
-    const other = await c.session({ ttlMs: 200, lockDelayMs: 0 });
+    const mine = await c.session({ ttlMs: 400, lockDelayMs: 0 });
+    const other = await c.session({ ttlMs: 400, lockDelayMs: 0 });
     expect(await c.kv.put(key, 'mine', { acquire: mine.id })).toBe(true);
     expect(await c.kv.put(key, 'theirs', { acquire: other.id })).toBe(false);
-    // Renewed: still holding after several TTLs.
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Renewed: still holding after more than twice the TTL, when Consul would have dropped it.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect((await c.kv.getEntry(key))?.session).toBe(mine.id);
     expect(await c.kv.put(key, 'done', { release: mine.id })).toBe(true);
     expect((await c.kv.getEntry(key))?.session).toBeUndefined();
