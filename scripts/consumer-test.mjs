@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const packages = ['core', 'dev-server', 'express', 'nestjs', 'config-loader'];
+const packages = ['core', 'dev-server', 'express', 'fastify', 'nestjs', 'config-loader'];
 const work = mkdtempSync(join(tmpdir(), 'consul-watch-consumer-'));
 const run = (cmd, args, cwd) => {
   console.log(`consumer: ${cmd} ${args.join(' ')}`);
@@ -45,6 +45,7 @@ try {
           '@nestjs/common': '^12.5.1',
           '@nestjs/core': '^12.5.1',
           express: '^5.3.0',
+          fastify: '^5.12.8',
           'reflect-metadata': '^0.2.2',
           rxjs: '^7.8.2',
         },

@@ -3,6 +3,7 @@ const fronts = {
   '@consul-watch/core': 'createConsulWatch',
   '@consul-watch/dev-server': 'startDevServer',
   '@consul-watch/express': 'consulConfig',
+  '@consul-watch/fastify': 'consulConfig',
   '@consul-watch/nestjs': 'ConsulModule',
   '@consul-watch/config-loader': 'loadConsulEnv',
 };

@@ -4,7 +4,16 @@ import { loadConsulEnv } from '@consul-watch/config-loader';
 import { type ConsulWatch, createConsulWatch, type WatchChange } from '@consul-watch/core';
 import { startDevServer } from '@consul-watch/dev-server';
 import { consulConfig } from '@consul-watch/express';
+import { consulConfig as fastifyConfig, liveConfigEvents } from '@consul-watch/fastify';
 import { ConsulModule } from '@consul-watch/nestjs';
+import Fastify from 'fastify';
+
+// What request.config holds, told once, as the Fastify README shows.
+declare module '@consul-watch/fastify' {
+  interface ConsulConfigRegistry {
+    config: { greeting?: string };
+  }
+}
 
 export async function typed(): Promise<void> {
   const dev = await startDevServer();
@@ -21,6 +30,14 @@ export async function typed(): Promise<void> {
   const greeting: string | undefined = (await config.ready(1_000)).greeting;
   void greeting;
   void consulConfig({ layers: ['app/'] });
+  const app = Fastify();
+  await app.register(fastifyConfig, { layers: ['app/'], connection: { address: dev.address } });
+  app.get('/hello', async (request) => {
+    const hello: string | undefined = request.config.greeting;
+    return { hello, watches: app.consul.activeQueries };
+  });
+  app.get('/events', liveConfigEvents({ expose: ['greeting'] }));
+  await app.close();
   void ConsulModule.forRoot({ config: { prefix: 'app' } });
   await loadConsulEnv({ prefix: 'app', env: {} }).catch(() => undefined);
   await consul.close();

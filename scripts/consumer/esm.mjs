@@ -3,10 +3,12 @@ import { loadConsulEnv } from '@consul-watch/config-loader';
 import { createConsulWatch } from '@consul-watch/core';
 import { startDevServer } from '@consul-watch/dev-server';
 import { consulConfig } from '@consul-watch/express';
+import { consulConfig as fastifyConfig } from '@consul-watch/fastify';
 import { ConsulConfigService, ConsulModule } from '@consul-watch/nestjs';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import express from 'express';
+import Fastify from 'fastify';
 
 const check = (ok, what) => {
   if (!ok) throw new Error(`consumer (ESM): ${what}`);
@@ -45,6 +47,18 @@ try {
   await new Promise((resolve) => server.close(resolve));
   await middleware.close();
   check(body.greeting === 'changed', 'express: req.config from the live config');
+
+  const fastify = Fastify();
+  await fastify.register(fastifyConfig, {
+    layers: ['consumer/app/'],
+    connection: { address: dev.address },
+    waitForReadyMs: 5_000,
+  });
+  fastify.get('/', async (request) => request.config);
+  const fastifyUrl = await fastify.listen({ port: 0, host: '127.0.0.1' });
+  const fastifyBody = await (await fetch(fastifyUrl, { headers: { connection: 'close' } })).json();
+  await fastify.close();
+  check(fastifyBody.greeting === 'changed', 'fastify: request.config from the plugin');
 
   const env = {};
   await loadConsulEnv({ prefix: 'consumer/app', connection: { address: dev.address }, env });

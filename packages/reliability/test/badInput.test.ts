@@ -31,10 +31,12 @@ import {
 import { resolveConnection } from '@consul-watch/core/internal';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { consulConfig, consulHealth } from '@consul-watch/express';
+import { consulConfig as fastifyConsulConfig, liveConfigEvents } from '@consul-watch/fastify';
 import { ConsulModule, ConsulValue, LeaderOnly, OnConsulChange } from '@consul-watch/nestjs';
 import { Injectable, type LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import express from 'express';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type CliRun,
@@ -75,6 +77,22 @@ vi.mock('@consul-watch/core', async (importOriginal) => {
       const client = real.createConsulWatch(options);
       tracked.clients.add(client);
       return client;
+    },
+  };
+});
+
+// The web adapters make their own clients inside core (openConfigSource): track those too.
+vi.mock('@consul-watch/core/internal', async (importOriginal) => {
+  const real = await importOriginal<typeof import('@consul-watch/core/internal')>();
+  return {
+    ...real,
+    openConfigSource: <T>(
+      name: string,
+      options: import('@consul-watch/core/internal').ConfigSourceOptions<T>,
+    ) => {
+      const source = real.openConfigSource(name, options);
+      if (source.client && source.client !== options.client) tracked.clients.add(source.client);
+      return source;
     },
   };
 });
@@ -1685,6 +1703,137 @@ describe('express: consulConfig options', () => {
         made.map((c) => c.activeQueries),
         'blocking queries left running',
       ).toEqual(made.map(() => 0));
+  });
+});
+
+// ─── fastify: the consulConfig plugin and liveConfigEvents ──────────────────────────────
+
+describe('fastify: consulConfig plugin options', () => {
+  interface FastifyRow extends Row {
+    options: () => unknown;
+    expected: Expected;
+    /** Done to the app before the plugin is registered. */
+    before?: (app: FastifyInstance) => Promise<unknown> | unknown;
+    checkOrphans?: boolean;
+  }
+  const layersNeeded = invalid('consulConfig needs either config (a LiveConfig) or layers');
+  const waitMs = invalid(/^consulConfig waitForReadyMs must be 0 or more milliseconds/);
+  const rows: FastifyRow[] = [
+    { name: 'nothing: {}', options: () => ({}), expected: layersNeeded },
+    { name: 'no options at all', options: () => undefined, expected: layersNeeded },
+    { name: 'layers: []', options: () => ({ layers: [] }), expected: layersNeeded },
+    {
+      name: 'layers: a string',
+      options: () => ({ layers: 'config/app/', connection: { address: dev.address } }),
+      expected: { cls: TypeError, names: 'liveConfig needs at least one layer' },
+    },
+    {
+      name: "layers: a prefix with a leading '/'",
+      options: () => ({ layers: ['/config/'], connection: { address: dev.address } }),
+      expected: invalid(`prefix "/config/" must not begin with '/'`),
+    },
+    {
+      name: 'waitForReadyMs: -1',
+      options: () => ({ layers: ['a/'], waitForReadyMs: -1 }),
+      expected: waitMs,
+    },
+    {
+      name: 'waitForReadyMs: NaN',
+      options: () => ({ layers: ['a/'], waitForReadyMs: Number.NaN }),
+      expected: waitMs,
+    },
+    {
+      name: 'waitForReadyMs: "50" (a string)',
+      options: () => ({ layers: ['a/'], waitForReadyMs: '50' }),
+      expected: waitMs,
+    },
+    {
+      name: 'connection: address with credentials',
+      options: () => ({ layers: ['a/'], connection: { address: `http://x:${PASSWORD}@h:1` } }),
+      expected: invalid('address must not carry credentials', [PASSWORD]),
+    },
+    {
+      name: 'client: not a ConsulWatch',
+      options: () => ({ layers: ['a/'], client: { kv: {} } }),
+      expected: invalid(/^consulConfig client must be a ConsulWatch/),
+    },
+    {
+      name: 'config: given (the plugin makes its own live config)',
+      options: () => ({ config: { snapshot: {} }, layers: ['a/'] }),
+      expected: invalid('give layers, and client or connection, instead of config'),
+    },
+    {
+      name: 'registered twice on one app',
+      before: (app) => app.register(fastifyConsulConfig, { client: root, layers: [`one-${RUN}/`] }),
+      options: () => ({ connection: { address: dev.address }, layers: [`two-${RUN}/`] }),
+      expected: invalid('consulConfig cannot decorate app.consul: it is there already'),
+      checkOrphans: true,
+    },
+    {
+      name: 'app.liveConfig taken by another plugin',
+      before: (app) => app.decorate('liveConfig', 'something else' as never),
+      options: () => ({ connection: { address: dev.address }, layers: [`taken-${RUN}/`] }),
+      expected: invalid('cannot decorate app.liveConfig: it is there already'),
+      checkOrphans: true,
+    },
+    {
+      name: "layers ['ok/', '/bad/'] on its own connection leaves nothing running",
+      options: () => ({ layers: [`ok-${RUN}/`, '/bad/'], connection: { address: dev.address } }),
+      expected: invalid(`prefix "/bad/" must not begin with '/'`),
+      checkOrphans: true,
+    },
+  ];
+  table(rows, async (row) => {
+    const app = Fastify();
+    try {
+      await row.before?.(app);
+      const { error, made } = await clientsMadeBy(() =>
+        app.register(fastifyConsulConfig, row.options() as never),
+      );
+      expectTyped(error, row.expected);
+      if (row.checkOrphans)
+        expect(
+          made.map((c) => c.activeQueries),
+          'blocking queries left running',
+        ).toEqual(made.map(() => 0));
+    } finally {
+      await app.close().catch(() => {});
+    }
+  });
+
+  interface EventsRow extends Row {
+    options: () => unknown;
+  }
+  const exposeNeeded = invalid('liveConfigEvents needs expose: a non-empty list of dot paths');
+  const eventRows: EventsRow[] = [
+    { name: 'liveConfigEvents: no options', options: () => undefined },
+    { name: 'liveConfigEvents: expose []', options: () => ({ expose: [] }) },
+    { name: 'liveConfigEvents: expose a string', options: () => ({ expose: 'features' }) },
+    { name: "liveConfigEvents: expose ['']", options: () => ({ expose: [''] }) },
+    { name: "liveConfigEvents: expose ['.features']", options: () => ({ expose: ['.features'] }) },
+    { name: "liveConfigEvents: expose ['ui.']", options: () => ({ expose: ['ui.'] }) },
+    { name: 'liveConfigEvents: expose [42]', options: () => ({ expose: [42] }) },
+  ];
+  table(eventRows, async (row) => {
+    expectTyped(await caught(() => liveConfigEvents(row.options() as never)), exposeNeeded);
+  });
+
+  it('liveConfigEvents on an app without the plugin: 500 naming the fix, no stream left open', async () => {
+    const app = Fastify();
+    const events = liveConfigEvents({ expose: ['features'] });
+    app.get('/events', events);
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const res = await httpCall((app.server.address() as AddressInfo).port, {
+        method: 'GET',
+        path: '/events',
+      });
+      expect(res.status).toBe(500);
+      expect(res.body).toContain('register it on this app first');
+      expect(events.connections).toBe(0);
+    } finally {
+      await app.close();
+    }
   });
 });
 
