@@ -56,6 +56,42 @@ describe('parseDotenv', () => {
   });
 });
 
+describe('dotenv compatibility', () => {
+  it("reads what only dotenv's own parser reads: `KEY: value`, escaped quotes kept as written", () => {
+    expect(
+      parseDotenv(['COLON: yes', 'QUOTED="say \\"hi\\""', 'TICKS=`a "b" c`'].join('\n')),
+    ).toEqual({ COLON: 'yes', QUOTED: 'say \\"hi\\"', TICKS: 'a "b" c' });
+  });
+
+  it('expands as dotenv-expand does: earlier values only, and :+ / - / + operators', () => {
+    const out = expandValues(
+      {
+        EARLY: '${LATE}', // a value defined further down is not seen yet
+        LATE: 'late',
+        SET: 'x',
+        ALT: '${SET:+alternate}',
+        UNSET_ALT: '${NOPE:+alternate}',
+        DASH: '${NOPE-fallback}',
+      },
+      {},
+    );
+    expect(out).toEqual({
+      EARLY: '',
+      LATE: 'late',
+      SET: 'x',
+      ALT: 'alternate',
+      UNSET_ALT: '',
+      DASH: 'fallback',
+    });
+  });
+
+  it('never writes the environment it expands against', () => {
+    const env: Record<string, string | undefined> = { HOME: '/home/app' };
+    expect(expandValues({ DIR: '$HOME/data' }, env)).toEqual({ DIR: '/home/app/data' });
+    expect(env).toEqual({ HOME: '/home/app' });
+  });
+});
+
 describe('expandValues', () => {
   it('expands references from the values, then the environment, with defaults and escapes', () => {
     const out = expandValues(

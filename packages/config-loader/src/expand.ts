@@ -1,36 +1,19 @@
+import dotenvExpand from 'dotenv-expand';
+
 /**
- * Expands `${VAR}`, `${VAR:-default}` and `$VAR` in values as dotenv-expand does: from the
- * other values first, then from `env`. `\$` stays a literal `$`. A reference cycle expands
- * to the empty string rather than looping.
+ * Expands `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:+alt}`, `$VAR` and `\$` with
+ * dotenv-expand itself, as dotenv users know it: a reference is resolved from the values
+ * defined before it, then from `env`. Names the values define are not read from `env` here
+ * (whether they replace a variable already set is the caller's `override` decision), and
+ * `env` is never written.
  */
 export function expandValues(
   values: Record<string, string>,
   env: Record<string, string | undefined>,
 ): Record<string, string> {
-  const out: Record<string, string> = {};
-  const resolving = new Set<string>();
-  const lookup = (name: string): string | undefined => {
-    if (name in out) return out[name];
-    if (name in values) {
-      if (resolving.has(name)) return '';
-      resolving.add(name);
-      out[name] = expandOne(values[name]!);
-      resolving.delete(name);
-      return out[name];
-    }
-    return env[name];
-  };
-  const expandOne = (value: string): string =>
-    value.replace(
-      /\\\$|\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g,
-      (whole, braced, fallback, bare) => {
-        if (whole === '\\$') return '$';
-        const found = lookup(braced ?? bare);
-        return found === undefined || (found === '' && fallback !== undefined)
-          ? (fallback ?? '')
-          : found;
-      },
-    );
-  for (const name of Object.keys(values)) lookup(name);
-  return out;
+  const processEnv: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env))
+    if (value !== undefined && !Object.hasOwn(values, name)) processEnv[name] = value;
+  const { parsed } = dotenvExpand.expand({ parsed: { ...values }, processEnv });
+  return parsed ?? {};
 }
