@@ -39,7 +39,7 @@ const open = (url: string) =>
   new Promise<IncomingMessage>((resolve, reject) => httpGet(url, resolve).on('error', reject));
 
 describe('liveConfigEvents on Fastify', () => {
-  it('pushes the exposed paths, only them and only when they change, and app.close() ends the stream', async () => {
+  it('pushes the exposed paths, only them and only when they change, with headers set by earlier hooks, and app.close() ends the stream', async () => {
     const prefix = `cw-fastify-sse/${Math.random().toString(36).slice(2, 8)}/`;
     const client = createConsulWatch({ address: agent.address });
     await client.kv.put(`${prefix}features/beta`, 'off');
@@ -48,12 +48,17 @@ describe('liveConfigEvents on Fastify', () => {
     const app = Fastify();
     await app.register(consulConfig, { client, layers: [prefix] });
     const sse = liveConfigEvents({ expose: ['features', 'ui.theme'] });
+    // A header an earlier hook sets (as @fastify/cors does) goes out with the stream's own.
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('access-control-allow-origin', 'https://example.test');
+    });
     app.get('/events', sse);
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     await app.liveConfig.ready(5_000);
     const res = await open(`${url}/events`);
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(res.headers['access-control-allow-origin']).toBe('https://example.test');
     const messages = configMessages(res);
     expect(await next(messages, 'the config at connect')).toEqual({
       features: { beta: 'off' },
