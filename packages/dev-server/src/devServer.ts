@@ -79,7 +79,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const state = new DevState(
     options.nodeName ?? hostname(),
     datacenter,
-    () => persist?.schedule(),
+    options.dataFile ? () => persist?.schedule() : undefined,
     sessionTtlMinMs,
   );
   if (options.dataFile) {

@@ -48,7 +48,8 @@ export class DevState {
   constructor(
     node: string,
     datacenter: string,
-    private readonly onChange: () => void = () => {},
+    /** Called after every write (the data file's save); none: nothing to call. */
+    private readonly onChange?: () => void,
     sessionTtlMinMs?: number,
   ) {
     this.agent = new Agent(node, datacenter, this.raft, this.catalog);
@@ -62,14 +63,18 @@ export class DevState {
   }
 
   private kvChanged(key: string): void {
-    this.changed(kvTopics.key(key));
-    // A key wakes the watchers of every prefix it lies under. Only a prefix as long as some
-    // parked topic can have watchers, so that is all this looks up: no lookup at all when
-    // nobody watches a prefix, where it used to be one per character of the key.
-    for (const length of this.waiters.topicLengths()) {
-      const end = length - PREFIX_TOPIC_LENGTH;
-      if (end >= 0 && end <= key.length) this.changed(kvTopics.prefix(key.slice(0, end)));
+    // With no query parked there is no topic worth naming.
+    if (this.waiters.size > 0) {
+      this.changed(kvTopics.key(key));
+      // A key wakes the watchers of every prefix it lies under. Only a prefix as long as some
+      // parked topic can have watchers, so that is all this looks up: no lookup at all when
+      // nobody watches a prefix, where it used to be one per character of the key.
+      for (const length of this.waiters.topicLengths()) {
+        const end = length - PREFIX_TOPIC_LENGTH;
+        if (end >= 0 && end <= key.length) this.changed(kvTopics.prefix(key.slice(0, end)));
+      }
     }
+    this.afterWrite();
   }
 
   /**
@@ -78,7 +83,12 @@ export class DevState {
    */
   private changed(topic: string): void {
     if (this.waiters.has(topic)) this.pending.add(topic);
-    if (this.flushing) return;
+    this.afterWrite();
+  }
+
+  /** Wakes what the write touched and calls onChange, once the write is complete. */
+  private afterWrite(): void {
+    if (this.flushing || (this.pending.size === 0 && !this.onChange)) return;
     this.flushing = true;
     queueMicrotask(this.flush);
   }
@@ -90,7 +100,7 @@ export class DevState {
       this.pending = new Set();
       for (const t of topics) this.waiters.wake(t);
     }
-    this.onChange();
+    this.onChange?.();
   };
 
   snapshot(): DevServerSnapshot {
@@ -119,7 +129,7 @@ export class DevState {
     this.agent.resume(snapshot.ttlChecks);
     this.sessions.restore(snapshot.sessions);
     this.waiters.abandonAll();
-    this.onChange();
+    this.onChange?.();
   }
 
   close(): void {
