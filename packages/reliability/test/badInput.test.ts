@@ -1718,24 +1718,16 @@ describe('fastify: consulConfig plugin options', () => {
   }
   const layersNeeded = invalid('consulConfig needs either config (a LiveConfig) or layers');
   const waitMs = invalid(/^consulConfig waitForReadyMs must be 0 or more milliseconds/);
+  // The option checks are core's (openConfigSource), shared with the Express middleware, whose
+  // rows above go through each of them; these check that every kind of refusal comes out of
+  // app.register() as the same typed error, and the refusals only the plugin makes.
   const rows: FastifyRow[] = [
     { name: 'nothing: {}', options: () => ({}), expected: layersNeeded },
     { name: 'no options at all', options: () => undefined, expected: layersNeeded },
-    { name: 'layers: []', options: () => ({ layers: [] }), expected: layersNeeded },
     {
-      name: 'layers: a string',
+      name: 'layers: a string (a TypeError from core)',
       options: () => ({ layers: 'config/app/', connection: { address: dev.address } }),
       expected: { cls: TypeError, names: 'liveConfig needs at least one layer' },
-    },
-    {
-      name: "layers: a prefix with a leading '/'",
-      options: () => ({ layers: ['/config/'], connection: { address: dev.address } }),
-      expected: invalid(`prefix "/config/" must not begin with '/'`),
-    },
-    {
-      name: 'waitForReadyMs: -1',
-      options: () => ({ layers: ['a/'], waitForReadyMs: -1 }),
-      expected: waitMs,
     },
     {
       name: 'waitForReadyMs: NaN',
@@ -1743,12 +1735,7 @@ describe('fastify: consulConfig plugin options', () => {
       expected: waitMs,
     },
     {
-      name: 'waitForReadyMs: "50" (a string)',
-      options: () => ({ layers: ['a/'], waitForReadyMs: '50' }),
-      expected: waitMs,
-    },
-    {
-      name: 'connection: address with credentials',
+      name: 'connection: address with credentials (not in the message)',
       options: () => ({ layers: ['a/'], connection: { address: `http://x:${PASSWORD}@h:1` } }),
       expected: invalid('address must not carry credentials', [PASSWORD]),
     },
