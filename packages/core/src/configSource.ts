@@ -80,13 +80,15 @@ function firstOf<T>(live: LiveConfig<T>, waitMs: number): ConfigSource<T>['await
 /**
  * Checks an adapter's options and opens its live config. Every check runs before anything
  * starts, so a refused option leaves no client or watch behind. `name` is the front door the
- * user called, for the messages.
+ * user called, for the messages; `takesConfig` false for an adapter that refuses `config`
+ * itself (its messages then ask for layers only).
  */
 export function openConfigSource<T>(
   name: string,
   options: ConfigSourceOptions<T>,
+  takesConfig = true,
 ): ConfigSource<T> {
-  const needs = `${name} needs either config (a LiveConfig) or layers, such as { layers: ["config/my-app/"] }`;
+  const needs = `${name} needs ${takesConfig ? 'either config (a LiveConfig) or layers' : 'layers'}, such as { layers: ["config/my-app/"] }`;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new InvalidInputError(
       `${needs}; got ${describeValue(options)} instead of an options object`,

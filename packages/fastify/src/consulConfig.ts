@@ -41,7 +41,7 @@ const plugin: FastifyPluginCallback<ConsulConfigOptions> = (
   }
   let source: ReturnType<typeof openConfigSource<RequestConfig>>;
   try {
-    source = openConfigSource<RequestConfig>('consulConfig', options);
+    source = openConfigSource<RequestConfig>('consulConfig', options, false);
   } catch (error) {
     done(error as Error);
     return;

@@ -89,8 +89,9 @@ vi.mock('@consul-watch/core/internal', async (importOriginal) => {
     openConfigSource: <T>(
       name: string,
       options: import('@consul-watch/core/internal').ConfigSourceOptions<T>,
+      takesConfig?: boolean,
     ) => {
-      const source = real.openConfigSource(name, options);
+      const source = real.openConfigSource(name, options, takesConfig);
       if (source.client && source.client !== options.client) tracked.clients.add(source.client);
       return source;
     },
@@ -1716,7 +1717,7 @@ describe('fastify: consulConfig plugin options', () => {
     before?: (app: FastifyInstance) => Promise<unknown> | unknown;
     checkOrphans?: boolean;
   }
-  const layersNeeded = invalid('consulConfig needs either config (a LiveConfig) or layers');
+  const layersNeeded = invalid('consulConfig needs layers, such as { layers: [');
   const waitMs = invalid(/^consulConfig waitForReadyMs must be 0 or more milliseconds/);
   // The option checks are core's (openConfigSource), shared with the Express middleware, whose
   // rows above go through each of them; these check that every kind of refusal comes out of
