@@ -1,4 +1,5 @@
 import type { AvailabilityStatus } from './availability';
+import { InvalidInputError } from './errors';
 import type { WatchState, WatchStatus } from './sharedWatch';
 
 export interface HealthOptions {
@@ -102,4 +103,48 @@ export function healthReport(sources: HealthSources, options: HealthOptions = {}
     );
   report.healthy = problems.length === 0;
   return report;
+}
+
+export interface HealthProbeOptions extends HealthOptions {
+  /** A client whose watches are reported (each watch's state and staleness). */
+  client?: HealthSources['client'];
+  /** A live config, or an adapter's middleware/plugin object that has one as `config`. */
+  config?: ConfigView | { readonly config: ConfigView };
+}
+
+/** What a probe answers: the report, and `status` as readiness probes and people read it. */
+export type HealthProbeBody = HealthReport & { status: 'up' | 'down' };
+
+/**
+ * The answer of a health probe route, checked once where the route is made: 200 with the
+ * report when healthy, 503 when not. Adapters turn it into their framework's response.
+ */
+export function healthProbe(
+  options: HealthProbeOptions,
+  caller: string,
+): () => { statusCode: 200 | 503; body: HealthProbeBody } {
+  if (options === null || typeof options !== 'object' || (!options.client && !options.config))
+    throw new InvalidInputError(
+      `${caller} needs a client, a config or both: ${caller}({ config, maxStalenessMs: 300000 })`,
+    );
+  for (const name of ['maxStalenessMs', 'maxAgeMs'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(typeof value === 'number' && value >= 0))
+      throw new InvalidInputError(
+        `${caller}: ${name} must be a number of milliseconds, got ${JSON.stringify(value)}`,
+      );
+  }
+  const config =
+    options.config && 'config' in options.config ? options.config.config : options.config;
+  const sources: HealthSources = {
+    ...(options.client ? { client: options.client } : {}),
+    ...(config ? { config } : {}),
+  };
+  return () => {
+    const report = healthReport(sources, options);
+    return {
+      statusCode: report.healthy ? 200 : 503,
+      body: { status: report.healthy ? 'up' : 'down', ...report },
+    };
+  };
 }

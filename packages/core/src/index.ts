@@ -36,8 +36,11 @@ export {
   type ConfigHealth,
   type ConfigView,
   type HealthOptions,
+  type HealthProbeBody,
+  type HealthProbeOptions,
   type HealthReport,
   type HealthSources,
+  healthProbe,
   healthReport,
   type WatchHealth,
 } from './health';

@@ -1,6 +1,7 @@
 import './types';
 
 export { type ConsulConfigOptions, consulConfig } from './consulConfig';
+export { type ConsulHealthBody, type ConsulHealthOptions, consulHealth } from './consulHealth';
 export {
   type LiveConfigEventsHandler,
   type LiveConfigEventsOptions,

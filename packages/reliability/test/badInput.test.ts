@@ -31,7 +31,11 @@ import {
 import { resolveConnection } from '@consul-watch/core/internal';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { consulConfig, consulHealth } from '@consul-watch/express';
-import { consulConfig as fastifyConsulConfig, liveConfigEvents } from '@consul-watch/fastify';
+import {
+  consulConfig as fastifyConsulConfig,
+  consulHealth as fastifyHealth,
+  liveConfigEvents,
+} from '@consul-watch/fastify';
 import { ConsulModule, ConsulValue, LeaderOnly, OnConsulChange } from '@consul-watch/nestjs';
 import { Injectable, type LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -1827,7 +1831,7 @@ describe('fastify: consulConfig plugin options', () => {
 
 // ─── config-loader: options and collisions ───────────────────────────────────────────────
 
-describe('express: consulHealth options', () => {
+describe('express and fastify: consulHealth options', () => {
   interface HealthRow extends Row {
     options: unknown;
     expected: Expected;
@@ -1850,6 +1854,8 @@ describe('express: consulHealth options', () => {
   ];
   table(rows, async (row) => {
     expectTyped(await caught(() => consulHealth(row.options as never)), row.expected);
+    // Fastify's probe checks its options in the same place (core's healthProbe).
+    expectTyped(await caught(() => fastifyHealth(row.options as never)), row.expected);
   });
 });
 
