@@ -61,6 +61,29 @@ function casParam(r: Request): number | undefined {
   return cas === undefined ? undefined : Number(cas);
 }
 
+interface WriteParams {
+  flags: string;
+  cas: number | undefined;
+  acquire: string | null;
+  release: string | null;
+}
+
+const PLAIN_WRITE: WriteParams = { flags: '0', cas: undefined, acquire: null, release: null };
+
+/** A KV write's parameters, checked; a write without any (the usual case) asks for none. */
+function writeParams(r: Request): WriteParams {
+  if (r.query.size === 0) return PLAIN_WRITE;
+  const given = ['cas', 'acquire', 'release'].filter((name) => r.query.has(name));
+  if (given.length > 1)
+    throw new HttpError(400, `Conflicting flags: ${given.join(', ')} cannot be used together`);
+  return {
+    flags: uint64Param(r, 'flags') ?? '0',
+    cas: casParam(r),
+    acquire: r.query.get('acquire'),
+    release: r.query.get('release'),
+  };
+}
+
 export function kvRoutes({ state }: RouteContext): Route[] {
   const { kv, waiters, raft, sessions } = state;
   const knownSession = (id: string) => {
@@ -117,15 +140,9 @@ export function kvRoutes({ state }: RouteContext): Route[] {
 
   const put = async (r: Request, rest: string) => {
     const key = validKey(decodePath(rest), false);
-    const given = ['cas', 'acquire', 'release'].filter((name) => r.query.has(name));
-    if (given.length > 1)
-      throw new HttpError(400, `Conflicting flags: ${given.join(', ')} cannot be used together`);
-    const flags = uint64Param(r, 'flags') ?? '0';
-    const cas = casParam(r);
+    const { flags, cas, acquire, release } = writeParams(r);
     const body = await readBody(r.req, KV_MAX_VALUE_SIZE);
     const value = body.length === 0 ? null : body;
-    const acquire = r.query.get('acquire');
-    const release = r.query.get('release');
     if (acquire !== null) {
       // Consul refuses during a lock-delay before it looks at the session.
       if (sessions.lockDelayed(key)) return send(r.res, FALSE);
