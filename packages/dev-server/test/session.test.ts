@@ -128,6 +128,9 @@ describe('sessions in snapshots and the data file', () => {
       const second = await start({ dataFile });
       expect(await second.holder('durable/key')).toBe(id);
       expect((await second.call('PUT', `/v1/session/renew/${id}`)).status).toBe(200);
+      // Closed here, before its directory goes: its last save must find the file's folder.
+      await second.dev.close();
+      servers.splice(servers.indexOf(second.dev), 1);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
