@@ -57,6 +57,7 @@ export function checkHoldOptions(options: HoldOptions, what: string): void {
   checkSessionOptions(
     { name: options.sessionName, ttlMs: options.ttlMs, lockDelayMs: options.lockDelayMs },
     what,
+    'sessionName',
   );
   for (const name of ['waitMs', 'retryMs'] as const) {
     const value = options[name];

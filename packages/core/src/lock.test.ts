@@ -52,6 +52,11 @@ describe('lock', () => {
     const raw = await rawEntry(dev, key);
     expect(raw).toContain(`"Flags":${LOCK_FLAGS}`);
     expect(raw).toMatch(/"Session":"[0-9a-f-]{36}"/);
+    expect(raw).toContain(`"Value":"${btoa('a')}"`); // the holder's value
+    const sessions = (await (await fetch(`${dev.url}/v1/session/list`)).json()) as {
+      Name: string;
+    }[];
+    expect(sessions.map((s) => s.Name)).toEqual(['Consul API Lock']); // Go's default name
     expect(await b.tryAcquire()).toBeUndefined();
     const waiting = b.acquire();
     await a.release();

@@ -37,10 +37,14 @@ export interface ConsulSession {
 }
 
 /** Refuses session settings Consul would refuse or that would renew in a tight loop. */
-export function checkSessionOptions(options: SessionOptions, what: string): void {
+export function checkSessionOptions(
+  options: SessionOptions,
+  what: string,
+  nameOption = 'name',
+): void {
   const { name, ttlMs, behavior, lockDelayMs, checks } = options;
   if (name !== undefined && typeof name !== 'string')
-    throw new InvalidInputError(`${what}: sessionName must be a string`);
+    throw new InvalidInputError(`${what}: ${nameOption} must be a string`);
   if (ttlMs !== undefined && !(typeof ttlMs === 'number' && ttlMs >= 10 && ttlMs <= 86_400_000))
     throw new InvalidInputError(
       `${what}: ttlMs must be a number of milliseconds from 10 to 86400000 (Consul accepts 10000 and up unless its session_ttl_min is lower), got ${String(ttlMs)}`,

@@ -952,6 +952,21 @@ describe('core: sessions, locks, semaphores and leader election', () => {
       expected: invalid('lockDelayMs must be a number of milliseconds from 0 to 60000'),
     },
     {
+      name: 'lock with sessionName 5',
+      call: (c) => c.lock('bad/lock', { sessionName: 5 as never }),
+      expected: invalid('lock "bad/lock": sessionName must be a string'),
+    },
+    {
+      name: 'session with name 5',
+      call: (c) => c.session({ name: 5 as never }),
+      expected: invalid('session: name must be a string'),
+    },
+    {
+      name: 'lock with retryMs 0',
+      call: (c) => c.lock('bad/lock', { retryMs: 0 }),
+      expected: invalid('retryMs must be a number of milliseconds from 1 to 600000'),
+    },
+    {
       name: 'lock with waitMs 0',
       call: (c) => c.lock('bad/lock', { waitMs: 0 }),
       expected: invalid('waitMs'),
