@@ -7,8 +7,10 @@
 // Each mode runs in its own child process (the dev-server in another), modes interleaved over
 // rounds; a change is one PUT of cfg/app/k3, done when every instance has the new value.
 //   node --expose-gc bench/fleet.bench.mjs [--instances=100] [--changes=60] [--rounds=3] [--modes=key,naive]
+// With --base=PATH (another core build's dist/index.js), a mode written `config@base` runs on
+// that build, so a change can be measured against the code before it in the same run.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   keepAliveAgent,
@@ -45,7 +47,7 @@ async function serverRole() {
 }
 
 /** One instance of `mode`: `get(name)` reads the instance's value of an app key. */
-async function instance(mode, port, onChange) {
+async function instance(mode, port, onChange, coreUrl) {
   if (mode === 'naive') {
     const Consul = createRequire(import.meta.url)('consul');
     const consul = new Consul({
@@ -78,7 +80,7 @@ async function instance(mode, port, onChange) {
       },
     };
   }
-  const { createConsulWatch } = await import('../packages/core/dist/index.js');
+  const { createConsulWatch } = await import(coreUrl);
   const client = createConsulWatch({ address: `127.0.0.1:${port}` });
   if (mode === 'config') {
     const config = client.liveConfig({ layers: ['cfg/shared/', 'cfg/app/'] });
@@ -129,22 +131,27 @@ async function profiled(mode, run) {
 async function fleetRole() {
   let fleet = [];
   let mode;
+  let label;
   // Each instance reports its own change; the harness looks only at that instance, so its
   // cost per change is the same for every mode (it used to read all instances on each one).
   let check = () => {};
   serveParent({
-    async start(m, port, count) {
-      mode = m;
+    async start(m, port, count, base) {
+      mode = m.split('@')[0];
+      label = m.replace('@', '-');
+      const coreUrl = m.endsWith('@base')
+        ? pathToFileURL(base).href
+        : '../packages/core/dist/index.js';
       fleet = [];
       for (let i = 0; i < count; i++) {
         const index = i;
-        fleet.push(await instance(mode, port, () => check(index)));
+        fleet.push(await instance(mode, port, () => check(index), coreUrl));
       }
       await Promise.all(fleet.map((f) => f.ready()));
       return fleet.length;
     },
     /** Resolves when every instance holds `value` for k3; `put` runs in the parent meanwhile. */
-    measure: (changes, port) => profiled(mode, () => measure(changes, port)),
+    measure: (changes, port) => profiled(label, () => measure(changes, port)),
     async stop() {
       await Promise.all(fleet.map((f) => f.close()));
       fleet = [];
@@ -183,6 +190,7 @@ async function main() {
       changes: { type: 'string' },
       rounds: { type: 'string' },
       modes: { type: 'string' },
+      base: { type: 'string' },
     },
   });
   const count = Number(values.instances ?? 100);
@@ -200,7 +208,7 @@ async function main() {
       for (const mode of r % 2 ? [...modes].reverse() : modes) {
         const fleet = launch(self, ['fleet']);
         try {
-          await fleet.call('start', mode, port, count);
+          await fleet.call('start', mode, port, count, values.base);
           await sleep(200);
           results[mode].push(await fleet.call('measure', changes, port));
           await fleet.call('stop');

@@ -1,5 +1,5 @@
 import { checkFormat, decodeValue, formatOfKey, type ValueFormat } from './codec';
-import { type ConfigObject, deepFreeze, isPlainObject } from './configTree';
+import { type ConfigObject, deepFreeze, isPlainObject, topKeysChanged } from './configTree';
 import { type ConsulWatchError, DecodeError, InvalidInputError } from './errors';
 import { validateKey } from './keys';
 import type { KvEntry } from './kv';
@@ -109,16 +109,23 @@ export class LayerState {
     private readonly defaultFormat: TreeFormat | undefined,
   ) {}
 
-  apply(change: KvChange, report: (error: ConsulWatchError) => void): void {
+  /**
+   * Applies a change of the layer's keys; adds to `touched` the top-level config keys whose
+   * subtree may have changed, so a merge and a diff can look at those alone.
+   */
+  apply(change: KvChange, report: (error: ConsulWatchError) => void, touched: Set<string>): void {
     const { kind, path } = this.layer;
     for (const c of change.changes) {
       if (kind === 'document') {
+        const before = this.document ?? EMPTY;
         if (c.op === 'delete') this.document = undefined;
         else this.decode(c.entry, report, (value) => (this.document = value as ConfigObject));
+        topKeysChanged(before, this.document ?? EMPTY, touched);
         continue;
       }
       const segments = treeSegments(c.key, path);
       if (segments.length === 0) continue;
+      touched.add(segments[0]!);
       if (c.op === 'delete') this.trie.delete(segments);
       else if (!c.entry.key.endsWith('/'))
         this.decode(c.entry, report, (value) => this.trie.set(segments, value));

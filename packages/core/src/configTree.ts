@@ -102,21 +102,43 @@ export function deepEqual(a: unknown, b: unknown): boolean {
  * leaves). Identical objects are skipped at once, so between snapshots that share unchanged
  * subtrees it visits only the changed paths.
  */
-export function changedPaths(a: unknown, b: unknown, base = ''): string[] {
-  if (a === b) return [];
-  if (!isPlainObject(a) || !isPlainObject(b)) return deepEqual(a, b) ? [] : [base];
-  const out: string[] = [];
-  const at = (key: string) => (base ? `${base}.${key}` : key);
+export function changedPaths(a: unknown, b: unknown, base = '', out: string[] = []): string[] {
+  if (a === b) return out;
+  if (!isPlainObject(a) || !isPlainObject(b)) {
+    if (!deepEqual(a, b)) out.push(base);
+    return out;
+  }
   for (const key of Object.keys(a)) {
-    const inner = changedPaths(own(a, key), own(b, key), at(key));
-    for (const path of inner) out.push(path);
+    const x = own(a, key);
+    const y = own(b, key);
+    if (x !== y) changedPaths(x, y, base ? `${base}.${key}` : key, out);
   }
   for (const key of Object.keys(b)) {
-    if (Object.hasOwn(a, key)) continue;
-    const inner = changedPaths(undefined, own(b, key), at(key));
-    for (const path of inner) out.push(path);
+    if (!Object.hasOwn(a, key))
+      changedPaths(undefined, own(b, key), base ? `${base}.${key}` : key, out);
   }
   return out;
+}
+
+/**
+ * `changedPaths` of two trees that can differ only under the top-level `keys` (a merge
+ * reported which): the rest is not even looked at.
+ */
+export function changedPathsUnder(
+  a: ConfigObject,
+  b: ConfigObject,
+  keys: Iterable<string>,
+): string[] {
+  const out: string[] = [];
+  for (const key of keys) changedPaths(own(a, key), own(b, key), key, out);
+  return out;
+}
+
+/** Adds to `into` the top-level keys whose values differ (by identity) between two objects. */
+export function topKeysChanged(a: ConfigObject, b: ConfigObject, into: Set<string>): void {
+  if (a === b) return;
+  for (const key of Object.keys(a)) if (own(a, key) !== own(b, key)) into.add(key);
+  for (const key of Object.keys(b)) if (!Object.hasOwn(a, key)) into.add(key);
 }
 
 /** Only the given dot paths of `root`, as a nested object: what may be shown outside. */

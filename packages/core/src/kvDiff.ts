@@ -11,7 +11,7 @@ export type KvState = ReadonlyMap<string, KvEntry>;
  * restore indexes go backwards and a later write can land on a ModifyIndex a different value
  * had before, so an equal index does not prove equal data (the soak run found this).
  */
-const sameEntry = (a: KvEntry, b: KvEntry) =>
+export const sameEntry = (a: KvEntry, b: KvEntry) =>
   a === b ||
   (a.flags === b.flags &&
     a.session === b.session &&

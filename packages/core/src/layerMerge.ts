@@ -1,4 +1,4 @@
-import { assignOwn, type ConfigObject, isPlainObject } from './configTree';
+import { assignOwn, type ConfigObject, isPlainObject, topKeysChanged } from './configTree';
 
 /** The layers' trees a merge was made from, and what it made. */
 export interface LayerMerge {
@@ -12,8 +12,13 @@ export interface LayerMerge {
  * wherever no layer's subtree changed since `before`, the result is the subtree made then.
  * So the merge visits only the paths that changed, and identity tells a reader what did not.
  */
-export function mergeLayers(trees: readonly ConfigObject[], before?: LayerMerge): LayerMerge {
-  const merged = mergeAt(trees, before?.values, before?.merged) ?? Object.freeze({});
+export function mergeLayers(
+  trees: readonly ConfigObject[],
+  before?: LayerMerge,
+  /** The top-level keys under which any layer changed since `before`, when the caller knows. */
+  touched?: ReadonlySet<string>,
+): LayerMerge {
+  const merged = mergeAt(trees, before?.values, before?.merged, touched) ?? Object.freeze({});
   return { values: trees, merged };
 }
 
@@ -37,6 +42,7 @@ function mergeAt(
   values: readonly unknown[],
   prevValues: readonly unknown[] | undefined,
   prevOut: unknown,
+  touched?: ReadonlySet<string>,
 ): unknown {
   if (prevValues && values.every((v, i) => v === prevValues[i])) return prevOut;
   const { run, replaced } = contributors(values);
@@ -56,7 +62,7 @@ function mergeAt(
     run.length === prevRun.length &&
     run.every((i, n) => i === prevRun[n])
   )
-    return patch(values, prevValues, run, previous, input, inputBefore);
+    return patch(values, prevValues, run, previous, input, inputBefore, touched);
   const keys = new Set<string>();
   for (const i of run) for (const key of Object.keys(values[i] as ConfigObject)) keys.add(key);
   let same = previous !== undefined && Object.keys(previous).length === keys.size;
@@ -93,14 +99,14 @@ function patch(
   previous: ConfigObject,
   input: (i: number, key: string) => unknown,
   inputBefore: (i: number, key: string) => unknown,
+  known: ReadonlySet<string> | undefined,
 ): ConfigObject {
-  const touched = new Set<string>();
-  for (const i of run) {
-    const now = values[i] as ConfigObject;
-    const before = prevValues[i] as ConfigObject;
-    if (now === before) continue;
-    for (const key of Object.keys(now)) if (own(now, key) !== own(before, key)) touched.add(key);
-    for (const key of Object.keys(before)) if (!Object.hasOwn(now, key)) touched.add(key);
+  let touched = known;
+  if (touched === undefined) {
+    const found = new Set<string>();
+    for (const i of run)
+      topKeysChanged(prevValues[i] as ConfigObject, values[i] as ConfigObject, found);
+    touched = found;
   }
   let out: ConfigObject | undefined;
   for (const key of touched) {

@@ -75,6 +75,48 @@ describe('mergeLayers', () => {
     }
   });
 
+  it('given the top-level keys the layers changed under, merges the same and keeps every other subtree', () => {
+    const random = seededRandom(99);
+    const names = ['a', 'b', 'c', 'd'];
+    const pick = () => names[Math.floor(random() * names.length)]!;
+    const keys = [
+      new Map<string, unknown>(),
+      new Map<string, unknown>(),
+      new Map<string, unknown>(),
+    ];
+    const trees = keys.map(() => new LayerTree());
+    let previous: ReturnType<typeof mergeLayers> | undefined;
+    for (let step = 0; step < 1_500; step++) {
+      const touched = new Set<string>();
+      for (let n = 1 + Math.floor(random() * 2); n > 0; n--) {
+        const layer = Math.floor(random() * trees.length);
+        const path = Array.from({ length: 1 + Math.floor(random() * 3) }, pick);
+        touched.add(path[0]!);
+        if (random() < 0.3) {
+          keys[layer]!.delete(path.join('/'));
+          trees[layer]!.delete(path);
+        } else {
+          const value = random() < 0.7 ? `v${step}` : { [pick()]: step };
+          keys[layer]!.set(path.join('/'), value);
+          trees[layer]!.set(path, structuredClone(value));
+        }
+      }
+      const before = previous?.merged as ConfigObject | undefined;
+      previous = mergeLayers(
+        trees.map((t) => t.tree),
+        previous,
+        previous ? touched : undefined,
+      );
+      const merged = previous.merged as ConfigObject;
+      expect(merged).toEqual(
+        keys.map(fromScratch).reduce<ConfigObject>((acc, l) => mergeDeep(acc, l), {}),
+      );
+      if (before)
+        for (const key of Object.keys(merged))
+          if (!touched.has(key)) expect(merged[key]).toBe(before[key]);
+    }
+  });
+
   it('shares subtrees: one layer’s own object where only it has the path, the last result where no layer changed', () => {
     const shared = new LayerTree();
     const app = new LayerTree();

@@ -1,14 +1,14 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { checkFormat } from './codec';
 import { type ConfigLayer, LayerState, normaliseLayer, type TreeFormat } from './configLayer';
+import { checkSchema, shareUnchanged } from './configSchema';
 import {
-  assignOwn,
   type ConfigObject,
   changedPaths,
+  changedPathsUnder,
   deepEqual,
   deepFreeze,
   getPath,
-  isPlainObject,
 } from './configTree';
 import { channels } from './diagnostics';
 import {
@@ -72,10 +72,12 @@ const STATE_RANK: Record<WatchState, number> = {
 export class LiveConfig<T = ConfigObject> {
   private value: T | undefined;
   private sourceOf: 'consul' | 'cache' | 'none' = 'none';
-  private updatedAt: Date | undefined;
+  private updatedAt: number | undefined;
   private readonly layers: LayerState[];
   /** The last merge of the layers' trees, so the next one rebuilds only what changed. */
   private merge: LayerMerge | undefined;
+  /** Top-level keys under which a layer changed since the last merge. */
+  private readonly touched = new Set<string>();
   private readonly lastKnownGood: LastKnownGoodFile | undefined;
   private readonly watches: Watch<'key' | 'keyprefix'>[] = [];
   private readonly listeners: Listeners<T> = {
@@ -167,7 +169,7 @@ export class LiveConfig<T = ConfigObject> {
 
   /** When the config last changed (or was loaded). */
   get lastUpdate(): Date | undefined {
-    return this.updatedAt;
+    return this.updatedAt === undefined ? undefined : new Date(this.updatedAt);
   }
 
   /** Reads a dot path (`db.pool.size`); `fallback` when it is absent. */
@@ -223,13 +225,23 @@ export class LiveConfig<T = ConfigObject> {
   }
 
   private onLayerChange(layer: LayerState, change: KvChange & { initial: boolean }): void {
-    layer.apply(change, (error) => this.report(error));
+    layer.apply(change, (error) => this.report(error), this.touched);
     this.scheduleBuild();
   }
 
-  /** Builds, validates and commits the config; serial, and coalesced while one is running. */
+  /**
+   * Builds, validates and commits the config. Without a schema that is done at once; a
+   * schema may validate asynchronously, so with one builds are serial and coalesced while
+   * one is running.
+   */
   private scheduleBuild(): void {
     if (this.layers.some((l) => l.tree === undefined)) return;
+    if (!this.options.schema) {
+      const keys = this.merge === undefined ? undefined : [...this.touched];
+      const candidate = this.mergeNow();
+      this.install(candidate as T, candidate, 'consul', keys);
+      return;
+    }
     if (this.building) {
       this.rebuildAgain = true;
       return;
@@ -237,67 +249,69 @@ export class LiveConfig<T = ConfigObject> {
     this.building = (async () => {
       do {
         this.rebuildAgain = false;
-        this.merge = mergeLayers(
-          this.layers.map((l) => l.tree!),
-          this.merge,
-        );
-        await this.commit(this.merge.merged as ConfigObject, 'consul');
+        const candidate = this.mergeNow();
+        const next = await this.validate(candidate, 'consul');
+        if (next !== undefined) this.install(next, candidate, 'consul');
       } while (this.rebuildAgain && !this.closed);
     })().finally(() => {
       this.building = undefined;
     });
   }
 
-  private async commit(
+  /** Merges the layers again, looking only under the top-level keys a layer changed. */
+  private mergeNow(): ConfigObject {
+    this.merge = mergeLayers(
+      this.layers.map((l) => l.tree!),
+      this.merge,
+      this.merge === undefined ? undefined : this.touched,
+    );
+    this.touched.clear();
+    return this.merge.merged as ConfigObject;
+  }
+
+  /** The schema's value for `candidate`, or undefined when it fails (reported; the last valid config stays). */
+  private async validate(
     candidate: ConfigObject,
     source: 'consul' | 'cache',
+  ): Promise<T | undefined> {
+    const where =
+      source === 'cache'
+        ? (this.options.lastKnownGoodFile ?? '')
+        : this.layers.map((l) => l.layer.path).join(', ');
+    const outcome = await checkSchema(this.options.schema!, candidate, where);
+    if (outcome instanceof ConfigValidationError) {
+      this.report(outcome);
+      return undefined;
+    }
+    // A schema may hand back new objects: keep the previous snapshot's where nothing changed.
+    return shareUnchanged(this.value, outcome.value) as T;
+  }
+
+  /**
+   * Makes `next` the snapshot and tells whoever listens what changed. `keys`: the top-level
+   * keys the merge that made `next` looked under, when `next` is the merge itself.
+   */
+  private install(
+    next: T,
+    candidate: ConfigObject,
+    source: 'consul' | 'cache',
+    keys?: readonly string[],
     savedAt?: string,
-  ): Promise<boolean> {
-    let next: T;
-    if (this.options.schema) {
-      const where =
-        source === 'cache'
-          ? this.options.lastKnownGoodFile
-          : this.layers.map((l) => l.layer.path).join(', ');
-      let result: StandardSchemaV1.Result<T>;
-      try {
-        result = await this.options.schema['~standard'].validate(candidate);
-      } catch (error) {
-        this.report(
-          new ConfigValidationError(
-            `Config from ${where}: the schema itself failed (${(error as Error)?.message ?? String(error)}); the last valid config stays in use.`,
-            [],
-          ),
-        );
-        return false;
-      }
-      if (result.issues) {
-        const issues = result.issues.map((i) => ({
-          message: i.message,
-          ...(i.path
-            ? { path: i.path.map((p) => String(typeof p === 'object' ? p.key : p)).join('.') }
-            : {}),
-        }));
-        const list = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
-        this.report(
-          new ConfigValidationError(
-            `Config from ${where} fails its schema (${list}); the last valid config stays in use.`,
-            issues,
-          ),
-        );
-        return false;
-      }
-      // A schema may hand back new objects: keep the previous snapshot's where nothing changed.
-      next = shareUnchanged(this.value, result.value) as T;
-    } else next = candidate as T;
+  ): void {
     const previous = this.value;
     const firstFromConsul = source === 'consul' && this.sourceOf === 'cache';
-    // One pass: with shared subtrees it looks only where something changed.
-    const paths = previous === undefined ? [] : changedPaths(previous, next);
-    if (previous !== undefined && paths.length === 0 && !firstFromConsul) return true;
+    // With shared subtrees this looks only where something changed; after a merge of known
+    // keys (the previous snapshot being the previous merge), only under those.
+    const paths =
+      previous === undefined
+        ? []
+        : keys !== undefined && this.sourceOf === 'consul'
+          ? changedPathsUnder(previous as ConfigObject, next as ConfigObject, keys)
+          : changedPaths(previous, next);
+    if (previous !== undefined && paths.length === 0 && !firstFromConsul) return;
     this.value = deepFreeze(next);
     this.sourceOf = source;
-    this.updatedAt = new Date();
+    this.updatedAt = Date.now();
     if (channels.liveConfigUpdate.hasSubscribers)
       channels.liveConfigUpdate.publish({ outcome: 'applied', source, paths });
     if (source === 'cache') {
@@ -313,16 +327,17 @@ export class LiveConfig<T = ConfigObject> {
       this.emit('ready', undefined);
     }
     // The first config is announced by 'ready'; 'change' is for what comes after.
-    if (previous === undefined || paths.length === 0) return true;
-    for (const sub of [...this.pathSubscribers]) {
-      if (!paths.some((p) => related(p, sub.path))) continue;
-      const before = getPath(previous, sub.path);
-      const after = getPath(next, sub.path);
-      if (deepEqual(before, after)) continue;
-      this.safely(() => sub.callback(after, before));
+    if (previous === undefined || paths.length === 0) return;
+    if (this.pathSubscribers.size > 0) {
+      for (const sub of [...this.pathSubscribers]) {
+        if (!paths.some((p) => related(p, sub.path))) continue;
+        const before = getPath(previous, sub.path);
+        const after = getPath(next, sub.path);
+        if (deepEqual(before, after)) continue;
+        this.safely(() => sub.callback(after, before));
+      }
     }
     this.emit('change', { snapshot: this.value, previous, paths, source });
-    return true;
   }
 
   private onWatchRecovered(): void {
@@ -358,7 +373,11 @@ export class LiveConfig<T = ConfigObject> {
   private async loadCache(file: LastKnownGoodFile): Promise<void> {
     const saved = await file.load();
     if (!saved || this.value !== undefined || this.closed) return;
-    await this.commit(saved.config, 'cache', saved.savedAt);
+    const next = this.options.schema
+      ? await this.validate(saved.config, 'cache')
+      : (saved.config as T);
+    if (next === undefined || this.value !== undefined || this.closed) return;
+    this.install(next, saved.config, 'cache', undefined, saved.savedAt);
   }
 
   private describe(): string {
@@ -416,23 +435,4 @@ export class LiveConfig<T = ConfigObject> {
 function related(changed: string, watched: string): boolean {
   if (watched === '' || changed === '' || changed === watched) return true;
   return changed.startsWith(`${watched}.`) || watched.startsWith(`${changed}.`);
-}
-
-/**
- * `next`, with every subtree that equals the one in `previous` replaced by that one, so
- * identity tells what did not change even when a schema built new objects.
- */
-function shareUnchanged(previous: unknown, next: unknown): unknown {
-  if (deepEqual(previous, next)) return previous;
-  if (!isPlainObject(previous) || !isPlainObject(next)) return next;
-  const out: ConfigObject = {};
-  for (const key of Object.keys(next)) {
-    const value = next[key];
-    assignOwn(
-      out,
-      key,
-      Object.hasOwn(previous, key) ? shareUnchanged(previous[key], value) : value,
-    );
-  }
-  return out;
 }

@@ -49,18 +49,9 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     private readonly unheard?: UnheardOutage,
   ) {
     if (callback) this.listeners.change.add(callback);
-    this.main = this.subscribe(async (change) => {
-      let failed: { error: unknown } | undefined;
-      for (const listener of [...this.listeners.change]) {
-        try {
-          await listener(change as WatchChange<T>);
-        } catch (error) {
-          failed ??= { error };
-          this.handlerFailed(error);
-        }
-      }
-      return failed;
-    });
+    this.main = this.subscribe((change) =>
+      this.callListeners([...this.listeners.change], 0, change as WatchChange<T>, undefined),
+    );
     shared.start();
     if (shared.state !== undefined) queueMicrotask(() => this.becomeReady());
   }
@@ -208,6 +199,40 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     this.shared.listeners.add(subscriber);
     if (this.shared.state !== undefined) subscriber.catchUp();
     return subscriber;
+  }
+
+  /**
+   * Calls the change listeners from `from` on, one after another: one that returns a promise
+   * is waited for before the next is called, and one that returns at once costs no microtask.
+   * A failure is reported, and the others still run.
+   */
+  private callListeners(
+    listeners: Events<T>['change'][],
+    from: number,
+    change: WatchChange<T>,
+    failed: { error: unknown } | undefined,
+  ): Promise<{ error: unknown } | undefined> | { error: unknown } | undefined {
+    for (let i = from; i < listeners.length; i++) {
+      let result: unknown;
+      try {
+        result = listeners[i]!(change);
+      } catch (error) {
+        failed ??= { error };
+        this.handlerFailed(error);
+        continue;
+      }
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        return Promise.resolve(result).then(
+          () => this.callListeners(listeners, i + 1, change, failed),
+          (error: unknown) => {
+            failed ??= { error };
+            this.handlerFailed(error);
+            return this.callListeners(listeners, i + 1, change, failed);
+          },
+        );
+      }
+    }
+    return failed;
   }
 
   private becomeReady(): void {

@@ -94,7 +94,7 @@ function catalogDiff<T>(
   const current = [...next.values()];
   if (prev === undefined) return { added: current, removed: [], changed: [], current };
   const changes = diffCatalog(prev, next);
-  return changes && { ...changes, current };
+  return changes && Object.assign({}, changes, { current });
 }
 
 /** `services`: the service names and their tags, GET /v1/catalog/services. */
@@ -178,13 +178,13 @@ export const serviceWatch = defineWatchType<
     return blockingFetch(
       `watch service ${JSON.stringify(p.service)}${filtered(p)}`,
       ctx,
-      (c, o) =>
-        c.health.service({
-          ...o,
-          service: p.service,
-          ...(tags.length === 1 ? { tag: tags[0] } : tags.length > 1 ? { tag: tags } : {}),
-          ...(p.passingOnly ? { passing: true } : {}),
-        }),
+      (c, o) => {
+        const options: typeof o & { service: string; tag?: string | string[]; passing?: true } =
+          Object.assign({}, o, { service: p.service });
+        if (tags.length > 0) options.tag = tags.length === 1 ? tags[0]! : tags;
+        if (p.passingOnly) options.passing = true;
+        return c.health.service(options);
+      },
       p.filter,
     );
   },
@@ -230,13 +230,13 @@ export const checksWatch = defineWatchType<
       ? blockingFetch(
           `watch checks of ${JSON.stringify(p.service)}${filtered(p)}`,
           ctx,
-          (c, o) => c.health.checks({ ...o, service: p.service }),
+          (c, o) => c.health.checks(Object.assign({}, o, { service: p.service })),
           p.filter,
         )
       : blockingFetch(
           `watch checks in state ${p.state}${filtered(p)}`,
           ctx,
-          (c, o) => c.health.state({ ...o, state: p.state }),
+          (c, o) => c.health.state(Object.assign({}, o, { state: p.state })),
           p.filter,
         ),
   normalise: (raw) => keyed(raw ?? [], (c) => `${c.Node}/${c.CheckID}`),

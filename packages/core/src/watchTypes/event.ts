@@ -53,7 +53,7 @@ export const eventWatch = defineWatchType<EventParams, RawEvent[], EventState, E
   describe: (p) => (p.name ? `event ${JSON.stringify(p.name)}` : 'events'),
   fetch: (p, ctx) =>
     blockingFetch(`watch ${p.name ? `event ${JSON.stringify(p.name)}` : 'events'}`, ctx, (c, o) =>
-      c.event.list({ ...o, ...(p.name ? { name: p.name } : {}) }),
+      c.event.list(p.name ? Object.assign({}, o, { name: p.name }) : o),
     ),
   normalise(raw, _p, { previous }) {
     const events = (raw ?? []).map((e) => ({

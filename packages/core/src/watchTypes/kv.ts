@@ -1,12 +1,9 @@
 import type { AnyClient, ClientCallOptions } from '../consulHttp';
 import { InvalidInputError } from '../errors';
 import { validateKey } from '../keys';
-import { type KvEntry, type RawKvEntry, relativeKey, toEntry } from '../kv';
-import { diffKv, type KvKeyChange, type KvState } from '../kvDiff';
+import type { KvKeyChange, KvState } from '../kvDiff';
+import { kvChanges, readKvState, type WireKvEntry } from '../kvState';
 import { blockingFetch, defineWatchType } from './watchType';
-
-/** KV entries as they come over the wire, Value as base64 text. */
-type WireKvEntry = RawKvEntry & { Value: string | null };
 
 /**
  * GET /v1/kv/… over the `consul` client's own transport (its `_get`, as its `kv.get` uses),
@@ -54,42 +51,14 @@ function getUndecoded(
   );
 }
 
-/** The base64 text each entry was decoded from, to tell an unchanged entry without decoding it. */
-const wireValue = new WeakMap<KvEntry, string | null>();
-
-/** The entry for `raw`: the previous state's own object when nothing in it changed, else a new one. */
-function entryOf(raw: WireKvEntry, prefix: string, previous: KvState | undefined): KvEntry {
-  const before = previous?.get(relativeKey(raw.Key, prefix));
-  if (
-    before !== undefined &&
-    before.modifyIndex === raw.ModifyIndex &&
-    before.flags === raw.Flags &&
-    before.lockIndex === raw.LockIndex &&
-    before.createIndex === raw.CreateIndex &&
-    before.session === (raw.Session || undefined) &&
-    // Content, not the index alone: after a restore another value can come back at an old index.
-    wireValue.get(before) === raw.Value
-  )
-    return before;
-  const entry = toEntry(raw, prefix);
-  wireValue.set(entry, raw.Value);
-  return entry;
-}
-
 export interface KvChange {
   changes: KvKeyChange[];
   /** Every entry now, by key (relative to the connection's prefix). */
   entries: KvState;
 }
 
-function state(entries: KvEntry[]): Map<string, KvEntry> {
-  const map = new Map<string, KvEntry>();
-  for (const e of entries) map.set(e.key, e);
-  return map;
-}
-
 function kvDiff(prev: KvState | undefined, next: KvState): KvChange | undefined {
-  const changes = diffKv(prev, next);
+  const changes = kvChanges(prev, next);
   // The first state is delivered even when empty: a watcher learns the key is absent.
   if (prev !== undefined && changes.length === 0) return undefined;
   return { changes, entries: next };
@@ -111,7 +80,7 @@ export const keyWatch = defineWatchType<
       getUndecoded(c, o, ctx.http.connection.prefix + p.key, false),
     ),
   normalise: (raw, _p, { prefix, previous }) =>
-    state(raw?.[0] ? [entryOf(raw[0], prefix, previous)] : []),
+    readKvState(raw?.[0] ? [raw[0]] : [], prefix, previous),
   diff: kvDiff,
 });
 
@@ -131,7 +100,6 @@ export const keyprefixWatch = defineWatchType<
     blockingFetch(`watch keyprefix ${JSON.stringify(p.prefix)}`, ctx, (c, o) =>
       getUndecoded(c, o, ctx.http.connection.prefix + p.prefix, true),
     ),
-  normalise: (raw, _p, { prefix, previous }) =>
-    state((raw ?? []).map((r) => entryOf(r, prefix, previous))),
+  normalise: (raw, _p, { prefix, previous }) => readKvState(raw ?? [], prefix, previous),
   diff: kvDiff,
 });
