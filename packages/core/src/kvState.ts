@@ -1,15 +1,22 @@
-import { type KvEntry, type RawKvEntry, toEntry } from './kv';
+import { type KvEntry, type RawKvEntry, relativeKey, toEntry } from './kv';
 import { diffKv, type KvKeyChange, type KvState, sameEntry } from './kvDiff';
+import { type BodyCut, cutBody, entryEnd, entryStarts } from './kvWire';
 
 /** KV entries as they come over the wire, Value as base64 text. */
 export type WireKvEntry = RawKvEntry & { Value: string | null };
 
 /** What a state was read from, position by position, and how it differs from the state before. */
 interface Wire {
-  /** Each entry's key and base64 value as Consul sent them. */
-  keys: string[];
-  values: (string | null)[];
   entries: KvEntry[];
+  /**
+   * Each entry's key and base64 value as Consul sent them, when the state was read whole
+   * (a state read in part compares entries by their bytes instead).
+   */
+  keys: string[] | undefined;
+  values: (string | null)[] | undefined;
+  /** The body the state was read from, and where each entry begins in it (when it can be cut). */
+  body: Buffer | undefined;
+  starts: number[] | undefined;
   /** The state this one was read after, and the changes from it (in key order). */
   from: KvState | undefined;
   changes: KvKeyChange[];
@@ -17,30 +24,72 @@ interface Wire {
 
 const wires = new WeakMap<KvState, Wire>();
 
+/** An entry whose every field and base64 value are what the wire had before. */
+const unchanged = (old: KvEntry, oldValue: string | null, raw: WireKvEntry) =>
+  old.modifyIndex === raw.ModifyIndex &&
+  old.flags === raw.Flags &&
+  old.lockIndex === raw.LockIndex &&
+  old.createIndex === raw.CreateIndex &&
+  old.session === (raw.Session || undefined) &&
+  // Content, not the index alone: after a restore another value can come back at an old index.
+  oldValue === raw.Value;
+
+/** The same entry after all: every field and the decoded value (for a state read in part, whose base64 is not kept). */
+const sameDecoded = (old: KvEntry, entry: KvEntry) =>
+  old.modifyIndex === entry.modifyIndex &&
+  old.createIndex === entry.createIndex &&
+  old.lockIndex === entry.lockIndex &&
+  sameEntry(old, entry);
+
 /**
- * The state of a KV answer. An entry whose key, indexes, flags, session and base64 value are
- * what the previous answer had is the previous state's own object (no decode, no new object),
- * and the changes against the previous state are found on the way, so a change to one key of
- * a large prefix costs one decode and one walk of the answer.
+ * The state of a KV answer (its body as Consul sent it, or undefined for a 404), read in
+ * proportion to what changed since `previous`: only the entries whose bytes differ are parsed
+ * (kvWire.ts), an entry whose fields and base64 value are what it was is the previous state's
+ * own object (no decode, no new object), and the changes are found on the way.
  */
 export function readKvState(
-  raws: readonly WireKvEntry[],
+  body: Buffer | undefined,
   prefix: string,
   previous: KvState | undefined,
 ): KvState {
   const before = previous === undefined ? undefined : wires.get(previous);
   // Only one step back is kept: a chain of states must not hold every older one.
   if (before) before.from = undefined;
+  if (body !== undefined && body.length > 0 && before?.body && before.starts) {
+    const cut = cutBody(before.body, before.starts, body);
+    if (cut) return readCut(cut, body, prefix, previous!, before);
+  }
+  const raws: unknown = body === undefined || body.length === 0 ? [] : JSON.parse(body.toString());
+  if (!Array.isArray(raws)) throw new TypeError('a KV answer must be a JSON array');
+  const state = readEntries(raws as WireKvEntry[], prefix, previous, before);
+  const wire = wires.get(state)!;
+  if (body !== undefined && body.length > 0) {
+    wire.body = body;
+    wire.starts = entryStarts(body, raws.length);
+  }
+  return state;
+}
+
+/** Reads every entry, walking the previous answer's entries alongside. */
+function readEntries(
+  raws: readonly WireKvEntry[],
+  prefix: string,
+  previous: KvState | undefined,
+  before: Wire | undefined,
+): KvState {
   const count = raws.length;
   const wire: Wire = {
     keys: new Array<string>(count),
     values: new Array<string | null>(count),
     entries: new Array<KvEntry>(count),
+    body: undefined,
+    starts: undefined,
     from: previous,
     changes: [],
   };
   const state = new Map<string, KvEntry>();
-  const beforeCount = before?.keys.length ?? 0;
+  const walk = before?.keys !== undefined ? before : undefined;
+  const beforeCount = walk?.keys?.length ?? 0;
   /** Keys of the previous state found in this one. */
   let kept = 0;
   let j = 0;
@@ -48,39 +97,32 @@ export function readKvState(
     const raw = raws[i]!;
     let entry: KvEntry | undefined;
     let old: KvEntry | undefined;
-    if (before) {
+    if (walk) {
+      const keys = walk.keys!;
       // Both answers come in Consul's key order: walk the previous one alongside, past the
       // keys that are gone.
-      if (j < beforeCount && before.keys[j] !== raw.Key)
-        while (j < beforeCount && byteOrderBefore(before.keys[j]!, raw.Key)) j++;
-      if (j < beforeCount && before.keys[j] === raw.Key) {
-        old = before.entries[j]!;
-        // Content, not the index alone: after a restore another value can come back at an old index.
-        if (
-          old.modifyIndex === raw.ModifyIndex &&
-          old.flags === raw.Flags &&
-          old.lockIndex === raw.LockIndex &&
-          old.createIndex === raw.CreateIndex &&
-          old.session === (raw.Session || undefined) &&
-          before.values[j] === raw.Value
-        ) {
+      if (j < beforeCount && keys[j] !== raw.Key)
+        while (j < beforeCount && byteOrderBefore(keys[j]!, raw.Key)) j++;
+      if (j < beforeCount && keys[j] === raw.Key) {
+        old = walk.entries[j]!;
+        if (unchanged(old, walk.values![j]!, raw)) {
           entry = old;
-          wire.keys[i] = before.keys[j]!;
-          wire.values[i] = before.values[j]!;
+          wire.keys![i] = keys[j]!;
+          wire.values![i] = walk.values![j]!;
         }
         j++;
       }
     }
     if (entry === undefined) {
       entry = toEntry(raw, prefix);
-      wire.keys[i] = raw.Key;
-      wire.values[i] = raw.Value;
+      wire.keys![i] = raw.Key;
+      wire.values![i] = raw.Value;
       if (previous) {
-        // Not found on the walk: a new key, or an order the walk did not expect.
+        // Not found on the walk: a new key, an order the walk did not expect, or a previous
+        // state read in part (no base64 kept): then the decoded value tells.
         old ??= previous.get(entry.key);
-        if (old === undefined) wire.changes.push({ op: 'set', key: entry.key, entry });
-        else if (!sameEntry(old, entry))
-          wire.changes.push({ op: 'set', key: entry.key, entry, previous: old });
+        if (walk === undefined && old !== undefined && sameDecoded(old, entry)) entry = old;
+        else record(wire.changes, entry, old);
       }
     }
     if (old !== undefined) kept++;
@@ -91,10 +133,86 @@ export function readKvState(
     for (const [key, gone] of previous)
       if (!state.has(key)) wire.changes.push({ op: 'delete', key, previous: gone });
   }
-  if (wire.changes.length > 1)
-    wire.changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  sortChanges(wire.changes);
   wires.set(state, wire);
   return state;
+}
+
+/** Reads a body cut against the previous one: its head and tail entries are the previous state's. */
+function readCut(
+  cut: BodyCut,
+  body: Buffer,
+  prefix: string,
+  previous: KvState,
+  before: Wire,
+): KvState {
+  const { head, tail, middle, middleBounds, shift } = cut;
+  const prevBody = before.body!;
+  const prevStarts = before.starts!;
+  const end = before.entries.length - tail;
+  const middleEntries: KvEntry[] = [];
+  const changes: KvKeyChange[] = [];
+  /** Which of the previous entries between head and tail are still there. */
+  const found = new Array<boolean>(end - head).fill(false);
+  for (let i = 0; i < middle.length; i++) {
+    const raw = middle[i] as WireKvEntry;
+    const key = relativeKey(raw.Key, prefix);
+    // The previous entry of this key: usually the one at the same place.
+    let j = head + i;
+    if (j >= end || before.entries[j]!.key !== key) {
+      j = head;
+      while (j < end && before.entries[j]!.key !== key) j++;
+    }
+    if (j < end) {
+      found[j - head] = true;
+      // Byte for byte the entry it was: the previous object.
+      const from = prevStarts[j]!;
+      const to = entryEnd(prevBody, prevStarts, j);
+      const at = middleBounds[i]!;
+      if (
+        to - from === middleBounds[i + 1]! - at - (i + 1 < middle.length ? 1 : 0) &&
+        prevBody.compare(body, at, at + to - from, from, to) === 0
+      ) {
+        middleEntries.push(before.entries[j]!);
+        continue;
+      }
+    }
+    const entry = toEntry(raw, prefix);
+    record(changes, entry, j < end ? before.entries[j] : undefined);
+    middleEntries.push(entry);
+  }
+  for (let j = head; j < end; j++) {
+    if (found[j - head]) continue;
+    const gone = before.entries[j]!;
+    changes.push({ op: 'delete', key: gone.key, previous: gone });
+  }
+  sortChanges(changes);
+  const entries = before.entries.slice(0, head).concat(middleEntries, before.entries.slice(end));
+  const starts = prevStarts.slice(0, head).concat(middleBounds.slice(0, -1));
+  for (let j = end; j < prevStarts.length; j++) starts.push(prevStarts[j]! + shift);
+  const wire: Wire = {
+    entries,
+    keys: undefined,
+    values: undefined,
+    body,
+    starts,
+    from: previous,
+    changes,
+  };
+  const state = new Map<string, KvEntry>();
+  for (const entry of entries) state.set(entry.key, entry);
+  wires.set(state, wire);
+  return state;
+}
+
+function record(changes: KvKeyChange[], entry: KvEntry, old: KvEntry | undefined): void {
+  if (old === undefined) changes.push({ op: 'set', key: entry.key, entry });
+  else if (!sameEntry(old, entry))
+    changes.push({ op: 'set', key: entry.key, entry, previous: old });
+}
+
+function sortChanges(changes: KvKeyChange[]): void {
+  if (changes.length > 1) changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /**

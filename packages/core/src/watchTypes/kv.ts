@@ -2,16 +2,16 @@ import type { AnyClient, ClientCallOptions } from '../consulHttp';
 import { InvalidInputError } from '../errors';
 import { validateKey } from '../keys';
 import type { KvKeyChange, KvState } from '../kvDiff';
-import { kvChanges, readKvState, type WireKvEntry } from '../kvState';
+import { kvChanges, readKvState } from '../kvState';
 import { blockingFetch, defineWatchType } from './watchType';
 
 /**
  * GET /v1/kv/… over the `consul` client's own transport (its `_get`, as its `kv.get` uses),
- * without the per-entry base64 decode `kv.get` does: a watch compares each entry's text with
- * what it had and decodes only what changed. On a 10,000-key prefix that decode was most of
- * the client-side cost of a change to one key.
+ * with the body left as bytes: a watch parses only the entries whose bytes changed and decodes
+ * only their values (kvState.ts). On a 10,000-key prefix the whole parse and the per-entry
+ * base64 decode `kv.get` does were most of the client-side cost of a change to one key.
  */
-function getUndecoded(
+function getBody(
   client: AnyClient,
   o: ClientCallOptions,
   key: string,
@@ -30,6 +30,8 @@ function getUndecoded(
     res?: { statusCode: number; body?: unknown };
     err?: Error & { response?: unknown };
   };
+  // The body comes as bytes (`buffer`): a watch parses only the entries that changed.
+  // An error's body is Consul's message, which the error names: that is text.
   return client._get(
     {
       name: 'kv.get',
@@ -39,10 +41,12 @@ function getUndecoded(
       headers,
       ctx: o.ctx,
       timeout: o.timeout,
+      buffer: true,
     },
     (request: Step, next: (error: unknown, _?: undefined, result?: unknown) => void) => {
       if (request.res?.statusCode === 404) return next(false, undefined, [request.res]);
       if (request.err) {
+        if (Buffer.isBuffer(request.res?.body)) request.res.body = request.res.body.toString();
         request.err.response = request.res;
         return next(request.err);
       }
@@ -65,29 +69,23 @@ function kvDiff(prev: KvState | undefined, next: KvState): KvChange | undefined 
 }
 
 /** `key`: one key, GET /v1/kv/:key. */
-export const keyWatch = defineWatchType<
-  { key: string },
-  WireKvEntry[] | undefined,
-  KvState,
-  KvChange
->({
+export const keyWatch = defineWatchType<{ key: string }, Buffer | undefined, KvState, KvChange>({
   validate(p) {
     validateKey(p.key);
   },
   describe: (p) => `key ${JSON.stringify(p.key)}`,
   fetch: (p, ctx) =>
     blockingFetch(`watch key ${JSON.stringify(p.key)}`, ctx, (c, o) =>
-      getUndecoded(c, o, ctx.http.connection.prefix + p.key, false),
+      getBody(c, o, ctx.http.connection.prefix + p.key, false),
     ),
-  normalise: (raw, _p, { prefix, previous }) =>
-    readKvState(raw?.[0] ? [raw[0]] : [], prefix, previous),
+  normalise: (body, _p, { prefix, previous }) => readKvState(body, prefix, previous),
   diff: kvDiff,
 });
 
 /** `keyprefix`: every key under a prefix, GET /v1/kv/:prefix?recurse. */
 export const keyprefixWatch = defineWatchType<
   { prefix: string },
-  WireKvEntry[] | undefined,
+  Buffer | undefined,
   KvState,
   KvChange
 >({
@@ -98,8 +96,8 @@ export const keyprefixWatch = defineWatchType<
   describe: (p) => `keyprefix ${JSON.stringify(p.prefix)}`,
   fetch: (p, ctx) =>
     blockingFetch(`watch keyprefix ${JSON.stringify(p.prefix)}`, ctx, (c, o) =>
-      getUndecoded(c, o, ctx.http.connection.prefix + p.prefix, true),
+      getBody(c, o, ctx.http.connection.prefix + p.prefix, true),
     ),
-  normalise: (raw, _p, { prefix, previous }) => readKvState(raw ?? [], prefix, previous),
+  normalise: (body, _p, { prefix, previous }) => readKvState(body, prefix, previous),
   diff: kvDiff,
 });
