@@ -20,6 +20,7 @@ import {
   printTable,
   putKv,
   serveParent,
+  startCpuProfile,
 } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -113,18 +114,11 @@ async function instance(mode, port, onChange, coreUrl) {
 async function profiled(mode, run) {
   const dir = process.env.FLEET_PROFILE_DIR;
   if (!dir) return run();
-  const { Session } = await import('node:inspector/promises');
-  const { writeFile } = await import('node:fs/promises');
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
+  const stop = await startCpuProfile(dir, mode);
   try {
     return await run();
   } finally {
-    const { profile } = await session.post('Profiler.stop');
-    await writeFile(`${dir}/${mode}-${process.pid}.cpuprofile`, JSON.stringify(profile));
-    session.disconnect();
+    await stop();
   }
 }
 

@@ -35,6 +35,7 @@ import {
   printTable,
   rssMb,
   serveParent,
+  startCpuProfile,
 } from './lib.mjs';
 
 /** `--instances=8 --changes=4` shrink a run, to check the benchmark itself. */
@@ -208,6 +209,7 @@ function workerRole(setup, count, address) {
   };
   let cpuMark;
   let baseRss = 0;
+  let stopProfile;
   serveParent({
     async start() {
       // Load the client library first, so the baseline holds its code and only instances count.
@@ -242,7 +244,10 @@ function workerRole(setup, count, address) {
         check();
       });
     },
-    markCpu() {
+    async markCpu() {
+      // With SCALE_PROFILE_DIR set, each worker profiles its changes (not its start-up).
+      if (process.env.SCALE_PROFILE_DIR && !stopProfile)
+        stopProfile = await startCpuProfile(process.env.SCALE_PROFILE_DIR, setup);
       cpuMark = process.cpuUsage();
     },
     cpuSinceMark: () => cpuMs(cpuMark),
@@ -253,6 +258,7 @@ function workerRole(setup, count, address) {
       return { now, added: now - baseRss };
     },
     async close() {
+      await stopProfile?.();
       await Promise.all(instances.map((instance) => instance.close()));
     },
   });

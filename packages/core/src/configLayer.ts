@@ -86,11 +86,10 @@ export function normaliseLayer(layer: ConfigLayer, settings: WatchSettings, i: n
 
 /** A tree key's place in the config: `app/db/host` under `app/` is `db.host`; `db.json` is `db`. */
 function treeSegments(key: string, prefix: string): string[] {
-  return key
-    .slice(prefix.length)
-    .replace(/\.(json|ya?ml)$/i, '')
-    .split('/')
-    .filter((s) => s !== '');
+  let rest = key.slice(prefix.length);
+  if (rest.includes('.')) rest = rest.replace(/\.(json|ya?ml)$/i, '');
+  const segments = rest.split('/');
+  return segments.includes('') ? segments.filter((s) => s !== '') : segments;
 }
 
 /**

@@ -124,13 +124,14 @@ export class ConsulHttp {
     });
   }
 
-  private async callOnce<T>(
+  /** One request; a promise chain rather than an async function: a watch makes one per answer. */
+  private callOnce<T>(
     what: string,
     settings: CallSettings,
     invoke: (client: AnyClient, options: ClientCallOptions) => Promise<unknown>,
   ): Promise<ConsulResponse<T>> {
     const { signal } = settings;
-    signal?.throwIfAborted();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const ctx = settings.cancel ?? cancelContext();
     const options: ClientCallOptions = { ctx, timeout: settings.timeoutMs ?? 30_000 };
     const token = settings.token ?? this.connection.token;
@@ -152,33 +153,38 @@ export class ConsulHttp {
     const onAbort = () => ctx.emit('cancel');
     const listen = signal !== undefined && settings.cancel === undefined;
     if (listen) signal.addEventListener('abort', onAbort, { once: true });
+    let pending: Promise<unknown>;
     try {
-      const result = (await invoke(this.client, options)) as [
-        IncomingMessage & { statusCode: number },
-        T?,
-      ];
-      const [res, body] = result;
-      const header = res.headers['x-consul-index'];
-      return {
-        body,
-        status: res.statusCode,
-        index: typeof header === 'string' && /^\d+$/.test(header) ? BigInt(header) : undefined,
-      };
+      pending = invoke(this.client, options);
     } catch (error) {
-      if (signal?.aborted || isAbort(error)) throw signal?.reason ?? error;
-      const response = (error as { response?: { statusCode: number; body: T } }).response;
-      if (response && settings.acceptStatus?.includes(response.statusCode)) {
-        const accepted = response.statusCode === 404 ? undefined : response.body;
-        return { body: accepted, status: response.statusCode, index: undefined };
-      }
-      const translated = this.translate(what, error, settings.filter);
-      const code = (error as { code?: string }).code;
-      if (code && RESET_CODES.has(code))
-        Object.defineProperty(translated, 'resetCode', { value: code });
-      throw translated;
-    } finally {
-      if (listen) signal.removeEventListener('abort', onAbort);
+      pending = Promise.reject(error);
     }
+    return pending.then(
+      (result) => {
+        if (listen) signal.removeEventListener('abort', onAbort);
+        const [res, body] = result as [IncomingMessage & { statusCode: number }, T?];
+        const header = res.headers['x-consul-index'];
+        return {
+          body,
+          status: res.statusCode,
+          index: typeof header === 'string' && /^\d+$/.test(header) ? BigInt(header) : undefined,
+        };
+      },
+      (error: unknown) => {
+        if (listen) signal.removeEventListener('abort', onAbort);
+        if (signal?.aborted || isAbort(error)) throw signal?.reason ?? error;
+        const response = (error as { response?: { statusCode: number; body: T } }).response;
+        if (response && settings.acceptStatus?.includes(response.statusCode)) {
+          const accepted = response.statusCode === 404 ? undefined : response.body;
+          return { body: accepted, status: response.statusCode, index: undefined };
+        }
+        const translated = this.translate(what, error, settings.filter);
+        const code = (error as { code?: string }).code;
+        if (code && RESET_CODES.has(code))
+          Object.defineProperty(translated, 'resetCode', { value: code });
+        throw translated;
+      },
+    );
   }
 
   /** Turns a client failure into a typed error that names the operation, never the token. */

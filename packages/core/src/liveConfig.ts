@@ -21,6 +21,7 @@ import {
 } from './errors';
 import { LastKnownGoodFile } from './lastKnownGood';
 import { type LayerMerge, mergeLayers } from './layerMerge';
+import { ListenerSet } from './listenerSet';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
 import type { WatchState, WatchStatus } from './sharedWatch';
@@ -50,12 +51,12 @@ export interface ConfigChangeEvent<T> {
 }
 
 type Listeners<T> = {
-  change: Set<(event: ConfigChangeEvent<T>) => void>;
+  change: ListenerSet<(event: ConfigChangeEvent<T>) => void>;
   /** Decode and validation failures each time; Consul failures once per spell, not per layer or retry. */
-  error: Set<(error: ConsulWatchError) => void>;
+  error: ListenerSet<(error: ConsulWatchError) => void>;
   /** Every layer is answered again after a spell of Consul failures. */
-  recovered: Set<(info: { downMs: number }) => void>;
-  ready: Set<() => void>;
+  recovered: ListenerSet<(info: { downMs: number }) => void>;
+  ready: ListenerSet<() => void>;
 };
 
 const STATE_RANK: Record<WatchState, number> = {
@@ -81,14 +82,14 @@ export class LiveConfig<T = ConfigObject> {
   private readonly lastKnownGood: LastKnownGoodFile | undefined;
   private readonly watches: Watch<'key' | 'keyprefix'>[] = [];
   private readonly listeners: Listeners<T> = {
-    change: new Set(),
-    error: new Set(),
-    recovered: new Set(),
-    ready: new Set(),
+    change: new ListenerSet(),
+    error: new ListenerSet(),
+    recovered: new ListenerSet(),
+    ready: new ListenerSet(),
   };
   /** The connection error last reported, while a spell of them lasts. */
   private spell: { code: string; since: number } | undefined;
-  private readonly pathSubscribers = new Set<{
+  private readonly pathSubscribers = new ListenerSet<{
     path: string;
     callback: (value: unknown, previous: unknown) => void;
   }>();
@@ -191,9 +192,9 @@ export class LiveConfig<T = ConfigObject> {
 
   on<K extends keyof Listeners<T>>(
     event: K,
-    listener: Listeners<T>[K] extends Set<infer L> ? L : never,
+    listener: Listeners<T>[K] extends ListenerSet<infer L> ? L : never,
   ): this {
-    (this.listeners[event] as Set<unknown>).add(listener);
+    (this.listeners[event] as ListenerSet<unknown>).add(listener);
     if (event === 'ready' && this.value !== undefined)
       queueMicrotask(() => (listener as () => void)());
     return this;
@@ -201,9 +202,9 @@ export class LiveConfig<T = ConfigObject> {
 
   off<K extends keyof Listeners<T>>(
     event: K,
-    listener: Listeners<T>[K] extends Set<infer L> ? L : never,
+    listener: Listeners<T>[K] extends ListenerSet<infer L> ? L : never,
   ): this {
-    (this.listeners[event] as Set<unknown>).delete(listener);
+    (this.listeners[event] as ListenerSet<unknown>).delete(listener);
     return this;
   }
 
@@ -329,7 +330,7 @@ export class LiveConfig<T = ConfigObject> {
     // The first config is announced by 'ready'; 'change' is for what comes after.
     if (previous === undefined || paths.length === 0) return;
     if (this.pathSubscribers.size > 0) {
-      for (const sub of [...this.pathSubscribers]) {
+      for (const sub of this.pathSubscribers.snapshot()) {
         if (!paths.some((p) => related(p, sub.path))) continue;
         const before = getPath(previous, sub.path);
         const after = getPath(next, sub.path);
@@ -346,7 +347,7 @@ export class LiveConfig<T = ConfigObject> {
     this.spell = undefined;
     this.lastError = undefined;
     if (this.listeners.error.size === 0) this.unheard?.recovered(this.describe(), downMs);
-    for (const listener of [...this.listeners.recovered])
+    for (const listener of this.listeners.recovered.snapshot())
       this.safely(() => listener({ downMs }), false);
   }
 
@@ -399,11 +400,12 @@ export class LiveConfig<T = ConfigObject> {
         error,
       });
     if (this.listeners.error.size === 0) this.logger.warn(error.message, { code: error.code });
-    for (const listener of [...this.listeners.error]) this.safely(() => listener(error), false);
+    for (const listener of this.listeners.error.snapshot())
+      this.safely(() => listener(error), false);
   }
 
   private emit(event: 'change' | 'ready', payload: unknown): void {
-    for (const listener of [...(this.listeners[event] as Set<(p: unknown) => void>)])
+    for (const listener of (this.listeners[event] as ListenerSet<(p: unknown) => void>).snapshot())
       this.safely(() => listener(payload));
   }
 

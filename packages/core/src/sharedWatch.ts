@@ -3,6 +3,7 @@ import { type AvailabilityGate, runBlockingQuery } from './blockingQuery';
 import { type CallSettings, type ConsulHttp, cancelContext } from './consulHttp';
 import { channels } from './diagnostics';
 import { ConsulUnavailableError, ConsulWatchError, DecodeError, InvalidInputError } from './errors';
+import { ListenerSet } from './listenerSet';
 import type { Logger } from './logger';
 import type { AnyWatchType } from './watchTypes';
 
@@ -110,7 +111,7 @@ export class SharedWatch {
   last: { from: unknown; to: unknown; change: unknown } | undefined;
   lastError: ConsulWatchError | undefined;
   private statusNow: WatchStatus = { state: 'connecting', since: new Date(), lastError: undefined };
-  readonly listeners = new Set<SharedWatchListener>();
+  readonly listeners = new ListenerSet<SharedWatchListener>();
   private controller: AbortController | undefined;
   private loop: Promise<void> | undefined;
   /** When the answer that brought the current state arrived (performance.now()). */
@@ -229,7 +230,7 @@ export class SharedWatch {
     this.logger.warn(`watch ${this.description}: ${error.message} (${next})`, { code: error.code });
     if (channels.unavailable.hasSubscribers)
       channels.unavailable.publish({ ...this.ref, state, error });
-    for (const l of [...this.listeners]) l.error(error);
+    for (const l of this.listeners.snapshot()) l.error(error);
   }
 
   private recover(): void {
@@ -240,7 +241,7 @@ export class SharedWatch {
       `watch ${this.description}: connected again after ${(downMs / 1000).toFixed(1)} s`,
     );
     if (channels.recovered.hasSubscribers) channels.recovered.publish({ ...this.ref, downMs });
-    for (const l of [...this.listeners]) l.recovered(downMs);
+    for (const l of this.listeners.snapshot()) l.recovered(downMs);
   }
 
   private answer(body: unknown, index: bigint): void {
@@ -270,7 +271,7 @@ export class SharedWatch {
     if (!first) this.last = { from: this.state, to: next, change };
     this.state = next;
     this.index = index;
-    for (const l of [...this.listeners]) {
+    for (const l of this.listeners.snapshot()) {
       if (first) l.ready();
       l.changed();
     }
@@ -278,7 +279,7 @@ export class SharedWatch {
 
   private fail(error: ConsulWatchError): void {
     this.lastError = error;
-    for (const l of [...this.listeners]) l.error(error);
+    for (const l of this.listeners.snapshot()) l.error(error);
   }
 
   /** The change a subscriber that has seen `from` should get to reach `to`. */

@@ -1,4 +1,5 @@
 import { type ConsulWatchError, HandlerError, isConnectionError } from './errors';
+import { ListenerSet } from './listenerSet';
 import type { Logger } from './logger';
 import { Readiness } from './readiness';
 import type { SharedWatch, WatchStatus } from './sharedWatch';
@@ -27,11 +28,11 @@ type Events<T extends WatchTypeName> = {
  * everything; the shared blocking query ends with its last subscriber.
  */
 export class Watch<T extends WatchTypeName = WatchTypeName> {
-  private readonly listeners: { [K in keyof Events<T>]: Set<Events<T>[K]> } = {
-    change: new Set(),
-    error: new Set(),
-    recovered: new Set(),
-    ready: new Set(),
+  private readonly listeners: { [K in keyof Events<T>]: ListenerSet<Events<T>[K]> } = {
+    change: new ListenerSet(),
+    error: new ListenerSet(),
+    recovered: new ListenerSet(),
+    ready: new ListenerSet(),
   };
   private readonly subscribers = new Set<Subscriber>();
   private readonly iterators = new Set<() => Promise<unknown>>();
@@ -50,7 +51,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
   ) {
     if (callback) this.listeners.change.add(callback);
     this.main = this.subscribe((change) =>
-      this.callListeners([...this.listeners.change], 0, change as WatchChange<T>, undefined),
+      this.callListeners(this.listeners.change.snapshot(), 0, change as WatchChange<T>, undefined),
     );
     shared.start();
     if (shared.state !== undefined) queueMicrotask(() => this.becomeReady());
@@ -207,7 +208,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
    * A failure is reported, and the others still run.
    */
   private callListeners(
-    listeners: Events<T>['change'][],
+    listeners: readonly Events<T>['change'][],
     from: number,
     change: WatchChange<T>,
     failed: { error: unknown } | undefined,
@@ -246,7 +247,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
     event: K,
     ...args: Parameters<Events<T>[K]>
   ): void {
-    for (const listener of [...this.listeners[event]]) {
+    for (const listener of this.listeners[event].snapshot()) {
       try {
         (listener as (...a: Parameters<Events<T>[K]>) => void)(...args);
       } catch (error) {
@@ -264,7 +265,7 @@ export class Watch<T extends WatchTypeName = WatchTypeName> {
       `watch ${this.description}: a change handler failed: ${message}`,
       { cause: error },
     );
-    for (const listener of [...this.listeners.error]) {
+    for (const listener of this.listeners.error.snapshot()) {
       try {
         listener(reported);
       } catch {

@@ -38,7 +38,7 @@ export function defineWatchType<P, Raw, S, C>(
 }
 
 /** Runs one read through the HTTP layer with the blocking index and wait (and `filter`). */
-export async function blockingFetch<Raw>(
+export function blockingFetch<Raw>(
   what: string,
   ctx: FetchContext,
   invoke: Parameters<ConsulHttp['call']>[2],
@@ -55,6 +55,6 @@ export async function blockingFetch<Raw>(
   });
   if (ctx.cancel) settings.cancel = ctx.cancel;
   if (filter !== undefined) settings.filter = filter;
-  const res = await ctx.http.call<Raw>(what, settings, invoke);
-  return { index: res.index, body: res.body as Raw };
+  // The response is the answer as it is: its body and index are what the loop reads.
+  return ctx.http.call<Raw>(what, settings, invoke) as Promise<BlockingAnswer<Raw>>;
 }
