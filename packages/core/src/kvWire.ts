@@ -13,6 +13,7 @@ const MARK = Buffer.from('{"LockIndex":');
 const OPEN = 0x5b; // [
 const CLOSE = 0x5d; // ]
 const COMMA = 0x2c; // ,
+const CLOSE_BRACE = 0x7d; // }
 
 /** Where each entry of `body` begins, or undefined when the body is not `count` entries in Consul's shape. */
 export function entryStarts(body: Buffer, count: number): number[] | undefined {
@@ -20,7 +21,23 @@ export function entryStarts(body: Buffer, count: number): number[] | undefined {
   const starts: number[] = [];
   for (let at = body.indexOf(MARK, 1); at !== -1; at = body.indexOf(MARK, at + MARK.length))
     starts.push(at);
-  return starts.length === count && (count === 0 || starts[0] === 1) ? starts : undefined;
+  if (starts.length !== count || !compact(body, starts, 1, body.length - 1)) return undefined;
+  return starts;
+}
+
+/**
+ * Whether the entries beginning at `starts` fill `body` from `from` to `to` with nothing
+ * between them but one comma: `{…},{…}`. Whitespace between entries would make an entry's
+ * bytes depend on its neighbours, and the cut compares entries by their bytes.
+ */
+function compact(body: Buffer, starts: readonly number[], from: number, to: number): boolean {
+  if (starts.length === 0) return from === to;
+  if (starts[0] !== from || body[to - 1] !== CLOSE_BRACE) return false;
+  for (let i = 1; i < starts.length; i++) {
+    const at = starts[i]!;
+    if (body[at - 1] !== COMMA || body[at - 2] !== CLOSE_BRACE) return false;
+  }
+  return true;
 }
 
 /** How a body differs from the one before it, entry by entry. */
@@ -81,6 +98,15 @@ export function cutBody(
   for (let at = next.indexOf(MARK, from); at !== -1 && at < end; at = next.indexOf(MARK, at + 1))
     middleBounds.push(at);
   if (middleBounds.length !== middle.length) return undefined;
+  // Nothing between the entries but commas; and an empty middle must be empty indeed (an
+  // extra comma parses as no entry here but makes the whole body invalid JSON).
+  const first = head > 0 ? from + 1 : 1;
+  if (
+    middle.length > 0
+      ? !compact(next, middleBounds, first, to)
+      : to !== (head > 0 || tail === 0 ? from : 0)
+  )
+    return undefined;
   middleBounds.push(end);
   return { head, tail, middle, middleBounds, shift };
 }
