@@ -15,9 +15,12 @@ export function checkFormat(format: unknown, where: string, extra: readonly stri
 
 /** The format a key's extension names (`.json`, `.yaml`/`.yml`), or text. */
 export function formatOfKey(key: string): ValueFormat {
-  if (/\.json$/i.test(key)) return 'json';
-  if (/\.ya?ml$/i.test(key)) return 'yaml';
-  return 'text';
+  // On every changed key of a live config: a look at the extension, not two regular expressions.
+  const dot = key.lastIndexOf('.');
+  if (dot === -1) return 'text';
+  const extension = key.slice(dot + 1).toLowerCase();
+  if (extension === 'json') return 'json';
+  return extension === 'yaml' || extension === 'yml' ? 'yaml' : 'text';
 }
 
 /** Decodes a stored value; a value that is not the JSON/YAML it should be names its key. */
