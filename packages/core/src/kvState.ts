@@ -24,6 +24,21 @@ interface Wire {
 
 const wires = new WeakMap<KvState, Wire>();
 
+/**
+ * What a watch has read before its first answer: an empty listing. A first answer is read
+ * as a change from it, by the same path as every later answer, so that path has run before
+ * the first change comes.
+ */
+const NOTHING: Wire = {
+  entries: [],
+  keys: [],
+  values: [],
+  body: Buffer.from('[]'),
+  starts: [],
+  from: undefined,
+  changes: [],
+};
+
 /** An entry whose every field and base64 value are what the wire had before. */
 const unchanged = (old: KvEntry, oldValue: string | null, raw: WireKvEntry) =>
   old.modifyIndex === raw.ModifyIndex &&
@@ -52,16 +67,21 @@ export function readKvState(
   prefix: string,
   previous: KvState | undefined,
 ): KvState {
-  const before = previous === undefined ? undefined : wires.get(previous);
+  const before = previous === undefined ? NOTHING : wires.get(previous);
   // Only one step back is kept: a chain of states must not hold every older one.
-  if (before) before.from = undefined;
+  if (before && before !== NOTHING) before.from = undefined;
   if (body !== undefined && body.length > 0 && before?.body && before.starts) {
     const cut = cutBody(before.body, before.starts, body);
-    if (cut) return readCut(cut, body, prefix, previous!, before);
+    if (cut) return readCut(cut, body, prefix, previous, before);
   }
   const raws: unknown = body === undefined || body.length === 0 ? [] : JSON.parse(body.toString());
   if (!Array.isArray(raws)) throw new TypeError('a KV answer must be a JSON array');
-  const state = readEntries(raws as WireKvEntry[], prefix, previous, before);
+  const state = readEntries(
+    raws as WireKvEntry[],
+    prefix,
+    previous,
+    before === NOTHING ? undefined : before,
+  );
   const wire = wires.get(state)!;
   if (body !== undefined && body.length > 0) {
     wire.body = body;
@@ -143,7 +163,7 @@ function readCut(
   cut: BodyCut,
   body: Buffer,
   prefix: string,
-  previous: KvState,
+  previous: KvState | undefined,
   before: Wire,
 ): KvState {
   const { head, tail, middle, middleBounds, shift } = cut;
@@ -178,7 +198,7 @@ function readCut(
       }
     }
     const entry = toEntry(raw, prefix);
-    record(changes, entry, j < end ? before.entries[j] : undefined);
+    if (previous) record(changes, entry, j < end ? before.entries[j] : undefined);
     middleEntries.push(entry);
   }
   for (let j = head; j < end; j++) {

@@ -59,6 +59,9 @@ type Listeners<T> = {
   ready: ListenerSet<() => void>;
 };
 
+/** A layer before its first answer, for the first merge to start from. */
+const NO_LAYER: ConfigObject = Object.freeze({});
+
 const STATE_RANK: Record<WatchState, number> = {
   connected: 0,
   connecting: 1,
@@ -75,8 +78,12 @@ export class LiveConfig<T = ConfigObject> {
   private sourceOf: 'consul' | 'cache' | 'none' = 'none';
   private updatedAt: number | undefined;
   private readonly layers: LayerState[];
-  /** The last merge of the layers' trees, so the next one rebuilds only what changed. */
-  private merge: LayerMerge | undefined;
+  /**
+   * The last merge of the layers' trees, so the next one rebuilds only what changed. It starts
+   * as the merge of empty layers: the first config is built as a change from nothing, by the
+   * same path as every later one.
+   */
+  private merge: LayerMerge;
   /** Top-level keys under which a layer changed since the last merge. */
   private readonly touched = new Set<string>();
   private readonly lastKnownGood: LastKnownGoodFile | undefined;
@@ -126,6 +133,7 @@ export class LiveConfig<T = ConfigObject> {
     this.layers = options.layers.map(
       (l, i) => new LayerState(normaliseLayer(l, settings, i), options.format),
     );
+    this.merge = { values: this.layers.map(() => NO_LAYER), merged: NO_LAYER };
     this.lastKnownGood = options.lastKnownGoodFile
       ? new LastKnownGoodFile(options.lastKnownGoodFile, logger)
       : undefined;
@@ -238,7 +246,7 @@ export class LiveConfig<T = ConfigObject> {
   private scheduleBuild(): void {
     if (this.layers.some((l) => l.tree === undefined)) return;
     if (!this.options.schema) {
-      const keys = this.merge === undefined ? undefined : [...this.touched];
+      const keys = [...this.touched];
       const candidate = this.mergeNow();
       this.install(candidate as T, candidate, 'consul', keys);
       return;
@@ -264,7 +272,7 @@ export class LiveConfig<T = ConfigObject> {
     this.merge = mergeLayers(
       this.layers.map((l) => l.tree!),
       this.merge,
-      this.merge === undefined ? undefined : this.touched,
+      this.touched,
     );
     this.touched.clear();
     return this.merge.merged as ConfigObject;
