@@ -201,6 +201,62 @@ describe('live config', () => {
     expect(lines.some((l) => l.includes('caught up'))).toBe(true);
   });
 
+  it('keeps the config from Consul when a schema finishes checking the last-known-good file after it', async () => {
+    const file = join(dir, 'lkg-late.json');
+    const dev = await startDevServer();
+    const port = dev.port;
+    const writer = createConsulWatch({ address: dev.address });
+    await writer.kv.put('late/flag', 'cached');
+    const first = createConsulWatch({ address: dev.address });
+    await first.liveConfig({ layers: ['late/'], lastKnownGoodFile: file }).ready(5_000);
+    await first.close();
+    await writer.close();
+    await dev.close();
+
+    // The first check (the file's) is held until Consul's config is in; later ones pass at once.
+    const held = gate();
+    const fileChecked = gate();
+    const fileCheckStarted = gate();
+    let checks = 0;
+    const schema = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'test',
+        validate: async (value: unknown) => {
+          checks += 1;
+          if (checks === 1) {
+            fileCheckStarted.open();
+            await held.opened;
+            fileChecked.open();
+          }
+          return { value: value as { flag: string } };
+        },
+      },
+    };
+    const client = createConsulWatch({
+      address: `127.0.0.1:${port}`,
+      watch: { backoff: { baseMs: 5, maxMs: 20 } },
+    });
+    closing.push(() => client.close());
+    const config = client.liveConfig({ layers: ['late/'], lastKnownGoodFile: file, schema });
+    config.on('error', () => {});
+    await fileCheckStarted.opened;
+
+    const back = await startDevServer({ port });
+    closing.push(() => back.close());
+    const again = createConsulWatch({ address: back.address });
+    await again.kv.put('late/flag', 'consul');
+    await again.close();
+    expect(await config.ready(5_000)).toEqual({ flag: 'consul' });
+
+    held.open();
+    await fileChecked.opened;
+    // Every microtask of the file's check has run before the next turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(config.source).toBe('consul');
+    expect(config.get('flag')).toBe('consul');
+  });
+
   it('refuses a document layer that does not hold an object', async () => {
     const key = `${uniquePrefix('doc')}list.json`;
     await f.client.kv.put(key, '[1,2]');

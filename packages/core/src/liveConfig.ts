@@ -337,14 +337,12 @@ export class LiveConfig<T = ConfigObject> {
     }
     // The first config is announced by 'ready'; 'change' is for what comes after.
     if (previous === undefined || paths.length === 0) return;
-    if (this.pathSubscribers.size > 0) {
-      for (const sub of this.pathSubscribers.snapshot()) {
-        if (!paths.some((p) => related(p, sub.path))) continue;
-        const before = getPath(previous, sub.path);
-        const after = getPath(next, sub.path);
-        if (deepEqual(before, after)) continue;
-        this.safely(() => sub.callback(after, before));
-      }
+    for (const sub of this.pathSubscribers.snapshot()) {
+      if (!paths.some((p) => related(p, sub.path))) continue;
+      const before = getPath(previous, sub.path);
+      const after = getPath(next, sub.path);
+      if (deepEqual(before, after)) continue;
+      this.safely(() => sub.callback(after, before));
     }
     this.emit('change', { snapshot: this.value, previous, paths, source });
   }
