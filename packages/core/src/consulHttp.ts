@@ -24,11 +24,10 @@ export interface CallSettings {
   filter?: string;
   signal?: AbortSignal;
   /**
-   * A long-lived cancel emitter shared by one watch's requests (emitting 'cancel' aborts the
-   * request in flight), so a request needs no AbortSignal listener of its own; `signal` still
-   * tells an abort from a failure.
+   * The watch's requests (emitting 'cancel' aborts the one in flight), so a request needs no
+   * AbortSignal listener and no timers of its own; `signal` still tells an abort from a failure.
    */
-  cancel?: CancelContext;
+  cancel?: WatchRequests;
   /** Socket timeout in ms. Default: wait + wait/16 + 5 s for blocking reads, 30 s otherwise. */
   timeoutMs?: number;
   /** Non-2xx statuses that are answers, not failures (409 for a rolled-back txn). */
@@ -58,6 +57,52 @@ export type CancelContext = EventEmitter & { includeResponse: boolean };
 
 export const cancelContext = (): CancelContext =>
   Object.assign(new EventEmitter(), { includeResponse: true });
+
+/**
+ * One watch's requests, one after another: their cancel emitter, and one deadline timer
+ * re-armed for each request instead of the two timers the client would make and clear per
+ * request (its own and the socket's). In the fleet benchmark those cost a watch ~15 µs of CPU
+ * per answer. The deadline cancels only a request still in flight; `dispose()` clears it.
+ */
+export class WatchRequests extends EventEmitter {
+  readonly includeResponse = true;
+  /** Set when the deadline, not the caller, cancelled the request in flight. */
+  timedOut = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The deadline of the request in flight (or the last one), ms. */
+  timeoutMs = 0;
+  private inFlight = false;
+
+  /** A request goes now and may take `ms` at most. */
+  begin(ms: number): void {
+    this.timedOut = false;
+    this.inFlight = true;
+    if (this.timer !== undefined && this.timeoutMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timeoutMs = ms;
+    this.timer = setTimeout(() => {
+      if (!this.inFlight) return;
+      this.timedOut = true;
+      this.emit('cancel');
+    }, ms);
+    // Between requests an armed deadline has nothing to cancel; it must not keep a process up.
+    this.timer.unref();
+  }
+
+  /** The request ended (answered or failed). */
+  end(): void {
+    this.inFlight = false;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.inFlight = false;
+  }
+}
 
 export interface ConsulResponse<T> {
   body: T | undefined;
@@ -150,8 +195,14 @@ export class ConsulHttp {
       // Consul adds up to wait/16 of jitter; the socket must outlive that.
       options.timeout = settings.timeoutMs ?? waitMs + waitMs / 16 + 5_000;
     }
+    const watch = settings.cancel;
+    if (watch) {
+      // The watch's deadline instead of the client's per-request timers.
+      watch.begin(options.timeout);
+      options.timeout = 0;
+    }
     const onAbort = () => ctx.emit('cancel');
-    const listen = signal !== undefined && settings.cancel === undefined;
+    const listen = signal !== undefined && watch === undefined;
     if (listen) signal.addEventListener('abort', onAbort, { once: true });
     let pending: Promise<unknown>;
     try {
@@ -161,6 +212,7 @@ export class ConsulHttp {
     }
     return pending.then(
       (result) => {
+        watch?.end();
         if (listen) signal.removeEventListener('abort', onAbort);
         const [res, body] = result as [IncomingMessage & { statusCode: number }, T?];
         const header = res.headers['x-consul-index'];
@@ -171,7 +223,10 @@ export class ConsulHttp {
         };
       },
       (error: unknown) => {
+        watch?.end();
         if (listen) signal.removeEventListener('abort', onAbort);
+        if (watch?.timedOut && !signal?.aborted)
+          throw this.translate(what, new Error(`request timed out (${watch.timeoutMs} ms)`));
         if (signal?.aborted || isAbort(error)) throw signal?.reason ?? error;
         const response = (error as { response?: { statusCode: number; body: T } }).response;
         if (response && settings.acceptStatus?.includes(response.statusCode)) {

@@ -1,6 +1,6 @@
 import { type BackoffOptions } from './backoff';
 import { type AvailabilityGate, runBlockingQuery } from './blockingQuery';
-import { type CallSettings, type ConsulHttp, cancelContext } from './consulHttp';
+import { type CallSettings, type ConsulHttp, WatchRequests } from './consulHttp';
 import { channels } from './diagnostics';
 import { ConsulUnavailableError, ConsulWatchError, DecodeError, InvalidInputError } from './errors';
 import { ListenerSet } from './listenerSet';
@@ -142,9 +142,16 @@ export class SharedWatch {
     if (this.controller) return;
     const controller = new AbortController();
     this.controller = controller;
-    // One cancel emitter for all of this watch's requests instead of a listener per request.
-    const cancel = cancelContext();
-    controller.signal.addEventListener('abort', () => cancel.emit('cancel'), { once: true });
+    // One cancel emitter and one deadline for all of this watch's requests.
+    const cancel = new WatchRequests();
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        cancel.emit('cancel');
+        cancel.dispose();
+      },
+      { once: true },
+    );
     this.loop = runBlockingQuery({
       signal: controller.signal,
       ...(this.def.indexKind ? { indexKind: this.def.indexKind } : {}),

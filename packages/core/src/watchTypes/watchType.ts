@@ -1,5 +1,5 @@
 import type { BlockingAnswer } from '../blockingQuery';
-import type { CallSettings, CancelContext, ConsulHttp } from '../consulHttp';
+import type { CallSettings, ConsulHttp, WatchRequests } from '../consulHttp';
 
 export interface FetchContext {
   http: ConsulHttp;
@@ -7,8 +7,8 @@ export interface FetchContext {
   index: bigint | undefined;
   waitMs: number;
   signal: AbortSignal;
-  /** The watch's cancel emitter: fires 'cancel' when `signal` aborts. */
-  cancel?: CancelContext;
+  /** The watch's requests: their cancel emitter (fires 'cancel' when `signal` aborts) and deadline. */
+  cancel?: WatchRequests;
 }
 
 /**
