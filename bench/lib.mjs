@@ -1,7 +1,7 @@
 // Small helpers shared by the `*.bench.mjs` files: statistics, a markdown table, RSS, a
 // loopback HTTP load loop and a child-process launcher with request/reply over IPC.
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -91,6 +91,26 @@ export function collectGarbage() {
 export function cpuMs(since) {
   const used = process.cpuUsage(since);
   return (used.user + used.system) / 1000;
+}
+
+/**
+ * CPU time of this process's main thread and of its other threads (V8's compiler and GC
+ * helpers, libuv's pool), in ms, from Linux's per-thread schedstat; undefined elsewhere.
+ * `process.cpuUsage()` counts both, and a profile of the main thread sees only the first.
+ */
+export function threadCpuMs() {
+  try {
+    let main = 0;
+    let others = 0;
+    for (const tid of readdirSync('/proc/self/task')) {
+      const ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      if (Number(tid) === process.pid) main += ns / 1e6;
+      else others += ns / 1e6;
+    }
+    return { main, others };
+  } catch {
+    return undefined;
+  }
 }
 
 /** CPU counters of the whole machine (Linux /proc/stat), to compare with `busyCores` later. */
@@ -283,7 +303,8 @@ export function serveParent(handlers) {
  */
 export function launch(file, args = [], { callTimeoutMs = 120_000 } = {}) {
   const child = fork(file, args, {
-    execArgv: ['--expose-gc'],
+    // BENCH_NODE_FLAGS: extra node/V8 flags for every child (`--trace-deopt`, `--max-semi-space-size=…`).
+    execArgv: ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const pending = new Map();

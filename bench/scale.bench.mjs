@@ -36,6 +36,7 @@ import {
   rssMb,
   serveParent,
   startCpuProfile,
+  threadCpuMs,
 } from './lib.mjs';
 
 /** `--instances=8 --changes=4` shrink a run, to check the benchmark itself. */
@@ -208,6 +209,7 @@ function workerRole(setup, count, address) {
     for (const check of [...waiters]) check();
   };
   let cpuMark;
+  let threadMark;
   let baseRss = 0;
   let stopProfile;
   serveParent({
@@ -249,8 +251,16 @@ function workerRole(setup, count, address) {
       if (process.env.SCALE_PROFILE_DIR && !stopProfile)
         stopProfile = await startCpuProfile(process.env.SCALE_PROFILE_DIR, setup);
       cpuMark = process.cpuUsage();
+      threadMark = threadCpuMs();
     },
-    cpuSinceMark: () => cpuMs(cpuMark),
+    /** CPU since the mark, ms, and how much of it the main thread used (where Linux tells). */
+    cpuSinceMark() {
+      const now = threadCpuMs();
+      return {
+        ms: cpuMs(cpuMark),
+        mainMs: now && threadMark ? now.main - threadMark.main : Number.NaN,
+      };
+    },
     /** RSS now, and what the instances added to the process (after a GC each time). */
     rss() {
       collectGarbage();
@@ -384,9 +394,9 @@ async function sample(fleet, server, change) {
   await server.call('whenParked', setup, fleet.parked, settings.stepTimeoutMs);
   const after = await server.call('stats', setup);
   const serverCpu = await server.call('cpuSinceMark');
-  const workerCpu = (
-    await Promise.all(workers.map((worker) => worker.call('cpuSinceMark')))
-  ).reduce((a, b) => a + b, 0);
+  const workerCpus = await Promise.all(workers.map((worker) => worker.call('cpuSinceMark')));
+  const workerCpu = workerCpus.reduce((a, b) => a + b.ms, 0);
+  const workerMainCpu = workerCpus.reduce((a, b) => a + b.mainMs, 0);
   // The change's own write is not a watch request.
   return {
     kind: change.kind,
@@ -394,6 +404,7 @@ async function sample(fleet, server, change) {
     requests: after.requests - before.requests - 1,
     serverCpu,
     workerCpu,
+    workerMainCpu,
   };
 }
 
@@ -467,6 +478,7 @@ async function main() {
           ),
           fmt(median(s.map((x) => x.serverCpu)), 1),
           fmt(median(s.map((x) => x.workerCpu)), 1),
+          fmt(median(s.map((x) => x.workerMainCpu)), 1),
         ]);
       }
     }
@@ -482,6 +494,7 @@ async function main() {
         'p99 ms',
         'server CPU ms',
         'instances CPU ms',
+        'of which main threads',
       ],
       rows,
     );
