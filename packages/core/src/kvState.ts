@@ -208,21 +208,44 @@ function readCut(
   }
   sortChanges(changes);
   const entries = before.entries.slice(0, head).concat(middleEntries, before.entries.slice(end));
-  const starts = prevStarts.slice(0, head).concat(middleBounds.slice(0, -1));
-  for (let j = end; j < prevStarts.length; j++) starts.push(prevStarts[j]! + shift);
   const wire: Wire = {
     entries,
     keys: undefined,
     values: undefined,
     body,
-    starts,
+    starts: spliceStarts(prevStarts, head, end, middleBounds, shift),
     from: previous,
     changes,
   };
-  const state = new Map<string, KvEntry>();
-  for (const entry of entries) state.set(entry.key, entry);
+  const state = byKey(entries);
   wires.set(state, wire);
   return state;
+}
+
+/**
+ * The loops of a read over all entries are small functions of their own, so that the
+ * per-answer function runs little bytecode per call and V8 optimises the loops alone, which
+ * compiles quickly. Measured in-process over six interleaved pairs of runs: reading a 20-key
+ * answer in the first ten changes of 100 instances, ~67 instead of ~76 µs (warm: the same).
+ */
+function byKey(entries: readonly KvEntry[]): KvState {
+  const state = new Map<string, KvEntry>();
+  for (let i = 0; i < entries.length; i++) state.set(entries[i]!.key, entries[i]!);
+  return state;
+}
+
+/** The previous body's entry starts with the middle replaced and the tail moved by `shift`. */
+function spliceStarts(
+  prevStarts: readonly number[],
+  head: number,
+  end: number,
+  middleBounds: readonly number[],
+  shift: number,
+): number[] {
+  const starts = prevStarts.slice(0, head);
+  for (let i = 0; i < middleBounds.length - 1; i++) starts.push(middleBounds[i]!);
+  for (let j = end; j < prevStarts.length; j++) starts.push(prevStarts[j]! + shift);
+  return starts;
 }
 
 function record(changes: KvKeyChange[], entry: KvEntry, old: KvEntry | undefined): void {
