@@ -21,6 +21,7 @@ import {
   putKv,
   serveParent,
   startCpuProfile,
+  threadCpuMs,
 } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -30,6 +31,12 @@ const CONFIG = [
   ...Array.from({ length: 10 }, (_, i) => [`cfg/shared/s${i}`, `shared-${i}`]),
   ...Array.from({ length: 20 }, (_, i) => [`cfg/app/k${i}`, `app-${i}`]),
 ];
+/** How many of a round's changes count as its first ones (reported apart). */
+const FIRST = 10;
+const cpuMsSince = (mark) => {
+  const used = process.cpuUsage(mark);
+  return (used.user + used.system) / 1000;
+};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function serverRole() {
@@ -155,7 +162,11 @@ async function fleetRole() {
     const agent = keepAliveAgent(1);
     const seen = [];
     const cpu0 = process.cpuUsage();
+    const threads0 = threadCpuMs();
+    let firstMs = Number.NaN;
     for (let n = 0; n < changes; n++) {
+      // The first changes run code V8 has not optimised yet (or is optimising meanwhile).
+      if (n === FIRST) firstMs = cpuMsSince(cpu0);
       const value = `value-${n}-${Date.now()}`;
       const all = new Promise((resolve) => {
         const done = new Set();
@@ -172,8 +183,15 @@ async function fleetRole() {
       await sleep(20);
     }
     const cpu = process.cpuUsage(cpu0);
+    const threads = threadCpuMs();
     agent.destroy();
-    return { cpuMs: (cpu.user + cpu.system) / 1000, seenP50: median(seen) };
+    return {
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      firstMs,
+      // The rest is V8's compiler and GC threads.
+      mainMs: threads && threads0 ? threads.main - threads0.main : Number.NaN,
+      seenP50: median(seen),
+    };
   }
 }
 
@@ -217,7 +235,16 @@ async function main() {
   const naive = results.naive ? median(results.naive.map((x) => x.cpuMs)) : Number.NaN;
   printTable(
     `CPU of the instances' process per change, per instance (${rounds} interleaved rounds)`,
-    ['mode', 'µs per change per instance', 'rounds', 'vs naive', 'all seen p50 ms'],
+    [
+      'mode',
+      'µs per change per instance',
+      'rounds',
+      'vs naive',
+      'of which main thread',
+      `first ${FIRST} changes`,
+      'later changes',
+      'all seen p50 ms',
+    ],
     modes.map((mode) => {
       const cpu = median(results[mode].map((x) => x.cpuMs));
       return [
@@ -225,6 +252,12 @@ async function main() {
         ((cpu / changes / count) * 1000).toFixed(0),
         results[mode].map((x) => ((x.cpuMs / changes / count) * 1000).toFixed(0)).join(' / '),
         `${(cpu / naive).toFixed(2)} ×`,
+        ((median(results[mode].map((x) => x.mainMs)) / changes / count) * 1000).toFixed(0),
+        ((median(results[mode].map((x) => x.firstMs)) / FIRST / count) * 1000).toFixed(0),
+        (
+          (median(results[mode].map((x) => x.cpuMs - x.firstMs)) / (changes - FIRST) / count) *
+          1000
+        ).toFixed(0),
         median(results[mode].map((x) => x.seenP50)).toFixed(1),
       ];
     }),

@@ -17,11 +17,11 @@
 // CPU the server and the instances spent per change.
 //
 // Roles: `node scale.bench.mjs` orchestrates; `... server` runs the dev-server; `... worker
-// <setup> <count> <address>` runs `count` instances. Instances are spread over workers so
+// <setup> <count> <address> [base]` runs `count` instances. Instances are spread over workers so
 // that 200 instances' worth of watchers live in a few processes.
 
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   collectGarbage,
   cpuMs,
@@ -42,6 +42,11 @@ import {
 /** `--instances=8 --changes=4` shrink a run, to check the benchmark itself. */
 const flag = (name, fallback) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+/**
+ * `--base=PATH` (another core build's dist/index.js) adds a third fleet, `core@base`, on that
+ * build: a change to core measured against the code before it in the same run.
+ */
+const BASE = process.argv.find((a) => a.startsWith('--base='))?.slice('--base='.length);
 
 const settings = {
   instances: flag('instances', 200),
@@ -97,8 +102,12 @@ class Seen {
   }
 }
 
-async function coreInstance(address, onUpdate) {
-  const { createConsulWatch } = await import('../packages/core/dist/index.js');
+const CORE = new URL('../packages/core/dist/index.js', import.meta.url).href;
+/** The core build a setup runs: `core@base` runs the one given as PATH to the worker. */
+const coreUrl = (setup, base) => (setup === 'core@base' ? pathToFileURL(base).href : CORE);
+
+async function coreInstance(address, onUpdate, url) {
+  const { createConsulWatch } = await import(url);
   const seen = new Seen();
   const client = createConsulWatch({ address });
   const config = client.liveConfig({ layers: [SHARED, APP] });
@@ -202,7 +211,7 @@ async function naiveInstance(address, onUpdate) {
   };
 }
 
-function workerRole(setup, count, address) {
+function workerRole(setup, count, address, base) {
   const instances = [];
   const waiters = new Set();
   const onUpdate = () => {
@@ -215,12 +224,13 @@ function workerRole(setup, count, address) {
   serveParent({
     async start() {
       // Load the client library first, so the baseline holds its code and only instances count.
-      if (setup === 'core') await import('../packages/core/dist/index.js');
+      if (setup !== 'naive') await import(coreUrl(setup, base));
       else createRequire(import.meta.url)(CONSUL_CLIENT);
       collectGarbage();
       baseRss = rssMb();
-      const make = setup === 'core' ? coreInstance : naiveInstance;
-      for (let i = 0; i < Number(count); i++) instances.push(await make(address, onUpdate));
+      const make = setup === 'naive' ? naiveInstance : coreInstance;
+      for (let i = 0; i < Number(count); i++)
+        instances.push(await make(address, onUpdate, coreUrl(setup, base)));
       await Promise.all(instances.map((instance) => instance.ready()));
       return instances.length;
     },
@@ -334,14 +344,15 @@ async function startFleet(setup, server) {
   const workers = [];
   for (let w = 0; w < settings.workers; w++) {
     const count = Math.min(perWorker, settings.instances - w * perWorker);
-    if (count > 0) workers.push(launch(self, ['worker', setup, String(count), address]));
+    if (count > 0)
+      workers.push(launch(self, ['worker', setup, String(count), address, BASE ?? '']));
   }
   const started = performance.now();
   await Promise.all(workers.map((worker) => worker.call('start')));
   const startMs = performance.now() - started;
   // Every watch parked again after its first answer: the fleet at rest.
   const perInstance =
-    setup === 'core'
+    setup !== 'naive'
       ? 2 + settings.flags + 1
       : settings.sharedKeys + settings.appKeys + (settings.flags + 1) * settings.readers;
   await server.call('whenParked', setup, settings.instances * perInstance, settings.stepTimeoutMs);
@@ -422,11 +433,13 @@ async function main() {
   const server = launch(self, ['server']);
   const results = [];
   try {
-    // Both fleets stay up and every change goes to each in turn (which goes first
-    // alternates), so a burst of other load on the machine hits both alike.
-    for (const setup of ['core', 'naive']) results.push(await startFleet(setup, server));
+    // Every fleet stays up and every change goes to each in turn (which goes first
+    // rotates), so a burst of other load on the machine hits all alike.
+    for (const setup of BASE ? ['core', 'core@base', 'naive'] : ['core', 'naive'])
+      results.push(await startFleet(setup, server));
     for (const [i, change] of changeList(settings.warmup + settings.changes).entries()) {
-      const order = i % 2 === 0 ? results : [...results].reverse();
+      // Each setup goes first in turn.
+      const order = results.slice(i % results.length).concat(results.slice(0, i % results.length));
       for (const fleet of order) {
         const s = await sample(fleet, server, change);
         if (i >= settings.warmup) fleet.samples.push(s);
