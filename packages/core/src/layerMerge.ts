@@ -22,69 +22,91 @@ export function mergeLayers(
   return { values: trees, merged };
 }
 
-/** Which of `values` make the result: the plain objects after the last value that is not one. */
-function contributors(values: readonly unknown[]): { run: number[]; replaced: unknown } {
-  let run: number[] = [];
-  let replaced: unknown;
-  for (let i = 0; i < values.length; i++) {
+/**
+ * Where the merge's objects begin: the values after the last one that is not a plain object
+ * (which replaces everything before it) and is not undefined. -1 when there is none.
+ */
+function replacedAt(values: readonly unknown[]): number {
+  for (let i = values.length - 1; i >= 0; i--) {
     const v = values[i];
-    if (v === undefined) continue;
-    if (isPlainObject(v)) run.push(i);
-    else {
-      run = [];
-      replaced = v;
-    }
+    if (v !== undefined && !isPlainObject(v)) return i;
   }
-  return { run, replaced };
+  return -1;
 }
 
+/** Whether value i is one of the merge's objects, given where they begin. */
+const merging = (values: readonly unknown[], cut: number, i: number): boolean =>
+  i > cut && values[i] !== undefined;
+
+/** Each merging object's own value at `key` (undefined for the values that do not merge). */
+function column(values: readonly unknown[], cut: number, key: string): unknown[] {
+  const out = new Array<unknown>(values.length);
+  for (let i = 0; i < values.length; i++)
+    out[i] = merging(values, cut, i) ? own(values[i], key) : undefined;
+  return out;
+}
+
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// Plain loops rather than closures and callbacks: this runs on every change, mostly before
+// V8 has optimised it, where each closure and callback costs.
 function mergeAt(
   values: readonly unknown[],
   prevValues: readonly unknown[] | undefined,
   prevOut: unknown,
   touched?: ReadonlySet<string>,
 ): unknown {
-  if (prevValues && values.every((v, i) => v === prevValues[i])) return prevOut;
-  const { run, replaced } = contributors(values);
-  if (run.length === 0) return replaced;
-  if (run.length === 1) return values[run[0]!];
-  // The inputs the previous result was made from, per position: a memo hit below is exact.
-  const inRun = values.map((_, i) => run.includes(i));
-  const prevRun = prevValues ? contributors(prevValues).run : [];
-  const inPrevRun = values.map((_, i) => prevRun.includes(i));
-  const input = (i: number, key: string) => (inRun[i] ? own(values[i], key) : undefined);
-  const inputBefore = (i: number, key: string) =>
-    inPrevRun[i] ? own(prevValues![i], key) : undefined;
+  if (prevValues && sameItems(values, prevValues)) return prevOut;
+  const cut = replacedAt(values);
+  let objects = 0;
+  let last = -1;
+  for (let i = cut + 1; i < values.length; i++) {
+    if (values[i] === undefined) continue;
+    objects++;
+    last = i;
+  }
+  if (objects === 0) return cut < 0 ? undefined : values[cut];
+  if (objects === 1) return values[last];
+  // The inputs the previous result was made from: a memo hit below is exact.
+  const prevCut = prevValues ? replacedAt(prevValues) : -1;
   const previous = isPlainObject(prevOut) ? prevOut : undefined;
-  if (
-    previous &&
-    prevValues &&
-    run.length === prevRun.length &&
-    run.every((i, n) => i === prevRun[n])
-  )
-    return patch(values, prevValues, run, previous, input, inputBefore, touched);
+  if (previous && prevValues && sameMerging(values, cut, prevValues, prevCut))
+    return patch(values, cut, prevValues, prevCut, previous, touched);
   const keys = new Set<string>();
-  for (const i of run) for (const key of Object.keys(values[i] as ConfigObject)) keys.add(key);
+  for (let i = cut + 1; i < values.length; i++)
+    if (values[i] !== undefined) for (const key of Object.keys(values[i] as object)) keys.add(key);
   let same = previous !== undefined && Object.keys(previous).length === keys.size;
   const out: ConfigObject = {};
   for (const key of keys) {
     const before = previous && Object.hasOwn(previous, key) ? previous[key] : undefined;
+    const now = column(values, cut, key);
+    const was = prevValues ? column(prevValues, prevCut, key) : undefined;
     let child: unknown;
     // Most keys: no layer's subtree at this key changed, so the previous result stands.
-    let untouched = before !== undefined && prevValues !== undefined;
-    for (let i = 0; untouched && i < values.length; i++)
-      untouched = input(i, key) === inputBefore(i, key);
-    if (untouched) child = before;
+    if (before !== undefined && was !== undefined && sameItems(now, was)) child = before;
     else {
-      const at = values.map((_, i) => input(i, key));
-      const was = prevValues?.map((_, i) => inputBefore(i, key));
-      child = mergeAt(at, was, before);
+      child = mergeAt(now, was, before);
       if (child !== before) same = false;
     }
     if (before === undefined) same = false;
     assignOwn(out, key, child);
   }
   return same ? previous : Object.freeze(out);
+}
+
+/** Whether the same positions hold the merging objects in both lists. */
+function sameMerging(
+  values: readonly unknown[],
+  cut: number,
+  prevValues: readonly unknown[],
+  prevCut: number,
+): boolean {
+  for (let i = 0; i < values.length; i++)
+    if (merging(values, cut, i) !== merging(prevValues, prevCut, i)) return false;
+  return true;
 }
 
 /**
@@ -94,28 +116,24 @@ function mergeAt(
  */
 function patch(
   values: readonly unknown[],
+  cut: number,
   prevValues: readonly unknown[],
-  run: readonly number[],
+  prevCut: number,
   previous: ConfigObject,
-  input: (i: number, key: string) => unknown,
-  inputBefore: (i: number, key: string) => unknown,
   known: ReadonlySet<string> | undefined,
 ): ConfigObject {
   let touched = known;
   if (touched === undefined) {
     const found = new Set<string>();
-    for (const i of run)
-      topKeysChanged(prevValues[i] as ConfigObject, values[i] as ConfigObject, found);
+    for (let i = cut + 1; i < values.length; i++)
+      if (values[i] !== undefined)
+        topKeysChanged(prevValues[i] as ConfigObject, values[i] as ConfigObject, found);
     touched = found;
   }
   let out: ConfigObject | undefined;
   for (const key of touched) {
     const was = Object.hasOwn(previous, key) ? previous[key] : undefined;
-    const child = mergeAt(
-      values.map((_, i) => input(i, key)),
-      prevValues.map((_, i) => inputBefore(i, key)),
-      was,
-    );
+    const child = mergeAt(column(values, cut, key), column(prevValues, prevCut, key), was);
     if (child === was) continue;
     out ??= { ...previous };
     if (child === undefined) delete out[key];
