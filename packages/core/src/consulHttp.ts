@@ -195,14 +195,14 @@ export class ConsulHttp {
       // Consul adds up to wait/16 of jitter; the socket must outlive that.
       options.timeout = settings.timeoutMs ?? waitMs + waitMs / 16 + 5_000;
     }
-    const watch = settings.cancel;
+    const watch = settings.cancel && options.timeout > 0 ? settings.cancel : undefined;
     if (watch) {
       // The watch's deadline instead of the client's per-request timers.
       watch.begin(options.timeout);
       options.timeout = 0;
     }
     const onAbort = () => ctx.emit('cancel');
-    const listen = signal !== undefined && watch === undefined;
+    const listen = signal !== undefined && settings.cancel === undefined;
     if (listen) signal.addEventListener('abort', onAbort, { once: true });
     let pending: Promise<unknown>;
     try {

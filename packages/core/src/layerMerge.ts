@@ -18,7 +18,9 @@ export function mergeLayers(
   /** The top-level keys under which any layer changed since `before`, when the caller knows. */
   touched?: ReadonlySet<string>,
 ): LayerMerge {
-  const merged = mergeAt(trees, before?.values, before?.merged, touched) ?? Object.freeze({});
+  // A merge of another number of layers says nothing about this one.
+  const prev = before?.values.length === trees.length ? before : undefined;
+  const merged = mergeAt(trees, prev?.values, prev?.merged, prev && touched) ?? Object.freeze({});
   return { values: trees, merged };
 }
 

@@ -117,6 +117,14 @@ describe('mergeLayers', () => {
     }
   });
 
+  it('merges anew when the number of layers changed since the merge it is given', () => {
+    const first = mergeLayers([{ a: 1 }, { c: 1 }, { b: 1 }]);
+    expect(mergeLayers([{ a: 1 }, { c: 2 }], first).merged).toEqual({ a: 1, c: 2 });
+    const again = mergeLayers([{ a: 1 }, { c: 1 }, { b: 1 }]);
+    const [a, c] = again.values as ConfigObject[];
+    expect(mergeLayers([a!, c!], again, new Set(['c'])).merged).toEqual({ a: 1, c: 1 });
+  });
+
   it('shares subtrees: one layer’s own object where only it has the path, the last result where no layer changed', () => {
     const shared = new LayerTree();
     const app = new LayerTree();
