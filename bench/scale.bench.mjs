@@ -17,7 +17,7 @@
 // CPU the server and the instances spent per change.
 //
 // Roles: `node scale.bench.mjs` orchestrates; `... server` runs the dev-server; `... worker
-// <setup> <count> <address> [base]` runs `count` instances. Instances are spread over workers so
+// <setup> <count> <address> [base] [gc]` runs `count` instances. Instances are spread over workers so
 // that 200 instances' worth of watchers live in a few processes.
 
 import { createRequire } from 'node:module';
@@ -47,6 +47,12 @@ const flag = (name, fallback) =>
  * build: a change to core measured against the code before it in the same run.
  */
 const BASE = process.argv.find((a) => a.startsWith('--base='))?.slice('--base='.length);
+/**
+ * `--gc-between`: a full GC in every worker before each sample, so that a sample does not pay
+ * for the garbage of the change before it (which kind of change costs what; most of each
+ * change's own GC then falls outside the samples, so totals are lower than without it).
+ */
+const GC_BETWEEN = process.argv.includes('--gc-between');
 
 const settings = {
   instances: flag('instances', 200),
@@ -217,7 +223,8 @@ async function naiveInstance(address, onUpdate) {
   };
 }
 
-function workerRole(setup, count, address, base) {
+function workerRole(setup, count, address, base, gc) {
+  const gcBetween = gc === 'gc';
   const instances = [];
   const waiters = new Set();
   const onUpdate = () => {
@@ -266,6 +273,7 @@ function workerRole(setup, count, address, base) {
       // With SCALE_PROFILE_DIR set, each worker profiles its changes (not its start-up).
       if (process.env.SCALE_PROFILE_DIR && !stopProfile)
         stopProfile = await startCpuProfile(process.env.SCALE_PROFILE_DIR, setup);
+      if (gcBetween) collectGarbage();
       cpuMark = process.cpuUsage();
       threadMark = threadCpuMs();
     },
@@ -351,7 +359,9 @@ async function startFleet(setup, server) {
   for (let w = 0; w < settings.workers; w++) {
     const count = Math.min(perWorker, settings.instances - w * perWorker);
     if (count > 0)
-      workers.push(launch(self, ['worker', setup, String(count), address, BASE ?? '']));
+      workers.push(
+        launch(self, ['worker', setup, String(count), address, BASE ?? '', GC_BETWEEN ? 'gc' : '']),
+      );
   }
   const started = performance.now();
   await Promise.all(workers.map((worker) => worker.call('start')));
