@@ -105,6 +105,30 @@ describe('key watch', () => {
     expect(deleted.entries.size).toBe(0);
   });
 
+  it('watches a key with spaces, reserved and non-ASCII characters, in every consistency mode, and sends the datacenter', async () => {
+    const prefix = uniquePrefix('odd key');
+    const key = `${prefix}a b/ü?&#=%+`;
+    for (const consistency of ['default', 'stale', 'consistent'] as const) {
+      const r = record(f.client.watch({ type: 'key', key, consistency }));
+      await r.until((c) => c.initial);
+      await f.client.kv.put(key, consistency);
+      const change = await r.until((c) => c.entries.get(key)?.value.toString() === consistency);
+      expect(change.changes[0]).toMatchObject({ op: 'set', key });
+      const under = record(f.client.watch({ type: 'keyprefix', prefix, consistency }));
+      const first = await under.until((c) => c.initial);
+      expect([...first.entries.keys()]).toEqual([key]);
+    }
+    const elsewhere = f.client.watch({
+      type: 'keyprefix',
+      prefix,
+      datacenter: 'nowhere',
+      backoff: { baseMs: 10, maxMs: 20 },
+    });
+    const error = await new Promise<Error>((resolve) => elsewhere.on('error', resolve));
+    expect(error.message).toMatch(/keyprefix/);
+    await elsewhere.stop();
+  });
+
   it('applies the connection prefix to watched keys and reports keys relative to it', async () => {
     const prefix = uniquePrefix('withprefix');
     const scoped = (await import('../src/consulWatch')).createConsulWatch({

@@ -17,42 +17,52 @@ function getBody(
   key: string,
   recurse: boolean,
 ): Promise<unknown> {
-  const query: Record<string, string> = {};
-  if (recurse) query.recurse = 'true';
-  if (o.dc) query.dc = o.dc;
-  if (o.consistent) query.consistent = '1';
-  else if (o.stale) query.stale = '1';
-  if (o.index !== undefined) query.index = o.index;
-  if (o.wait !== undefined) query.wait = o.wait;
+  // The path and query written out as the client would write them (the same bytes), so its
+  // pipeline has no template to fill and no query to encode on every request.
+  let path = `/kv/${encodeURIComponent(key)}`;
+  let sep = '?';
+  if (recurse) {
+    path += '?recurse=true';
+    sep = '&';
+  }
+  if (o.dc) {
+    path += `${sep}dc=${encodeURIComponent(o.dc)}`;
+    sep = '&';
+  }
+  if (o.consistent || o.stale) {
+    path += o.consistent ? `${sep}consistent=1` : `${sep}stale=1`;
+    sep = '&';
+  }
+  if (o.index !== undefined) {
+    path += `${sep}index=${o.index}`;
+    sep = '&';
+  }
+  if (o.wait !== undefined) path += `${sep}wait=${o.wait}`;
   const headers: Record<string, string> = {};
   if (o.token) headers['x-consul-token'] = o.token;
-  type Step = {
-    res?: { statusCode: number; body?: unknown };
-    err?: Error & { response?: unknown };
-  };
   // The body comes as bytes (`buffer`): a watch parses only the entries that changed.
-  // An error's body is Consul's message, which the error names: that is text.
   return client._get(
-    {
-      name: 'kv.get',
-      path: '/kv/{key}',
-      params: { key },
-      query,
-      headers,
-      ctx: o.ctx,
-      timeout: o.timeout,
-      buffer: true,
-    },
-    (request: Step, next: (error: unknown, _?: undefined, result?: unknown) => void) => {
-      if (request.res?.statusCode === 404) return next(false, undefined, [request.res]);
-      if (request.err) {
-        if (Buffer.isBuffer(request.res?.body)) request.res.body = request.res.body.toString();
-        request.err.response = request.res;
-        return next(request.err);
-      }
-      next(false, undefined, [request.res, request.res?.body]);
-    },
+    { name: 'kv.get', path, headers, ctx: o.ctx, timeout: o.timeout, buffer: true },
+    answerOf,
   );
+}
+
+type Step = {
+  res?: { statusCode: number; body?: unknown };
+  err?: Error & { response?: unknown };
+};
+
+/** The client's last step: a 404 is an empty answer; an error's body is Consul's message, as text. */
+function answerOf(
+  request: Step,
+  next: (error: unknown, _?: undefined, result?: unknown) => void,
+): void {
+  if (request.res?.statusCode === 404) next(false, undefined, [request.res]);
+  else if (request.err) {
+    if (Buffer.isBuffer(request.res?.body)) request.res.body = request.res.body.toString();
+    request.err.response = request.res;
+    next(request.err);
+  } else next(false, undefined, [request.res, request.res?.body]);
 }
 
 export interface KvChange {
