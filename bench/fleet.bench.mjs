@@ -13,15 +13,16 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  cpuMs,
   keepAliveAgent,
   launch,
   machineLine,
+  mainThreadCpuMs,
   median,
   printTable,
   putKv,
   serveParent,
   startCpuProfile,
-  threadCpuMs,
 } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -33,10 +34,6 @@ const CONFIG = [
 ];
 /** How many of a round's changes count as its first ones (reported apart). */
 const FIRST = 10;
-const cpuMsSince = (mark) => {
-  const used = process.cpuUsage(mark);
-  return (used.user + used.system) / 1000;
-};
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function serverRole() {
@@ -162,11 +159,11 @@ async function fleetRole() {
     const agent = keepAliveAgent(1);
     const seen = [];
     const cpu0 = process.cpuUsage();
-    const threads0 = threadCpuMs();
+    const main0 = mainThreadCpuMs();
     let firstMs = Number.NaN;
     for (let n = 0; n < changes; n++) {
       // The first changes run code V8 has not optimised yet (or is optimising meanwhile).
-      if (n === FIRST) firstMs = cpuMsSince(cpu0);
+      if (n === FIRST) firstMs = cpuMs(cpu0);
       const value = `value-${n}-${Date.now()}`;
       const all = new Promise((resolve) => {
         const done = new Set();
@@ -182,14 +179,14 @@ async function fleetRole() {
       seen.push(performance.now() - t0);
       await sleep(20);
     }
-    const cpu = process.cpuUsage(cpu0);
-    const threads = threadCpuMs();
+    const used = cpuMs(cpu0);
+    const main = mainThreadCpuMs();
     agent.destroy();
     return {
-      cpuMs: (cpu.user + cpu.system) / 1000,
+      cpuMs: used,
       firstMs,
       // The rest is V8's compiler and GC threads.
-      mainMs: threads && threads0 ? threads.main - threads0.main : Number.NaN,
+      mainMs: main !== undefined && main0 !== undefined ? main - main0 : Number.NaN,
       seenP50: median(seen),
     };
   }

@@ -1,7 +1,7 @@
 // Small helpers shared by the `*.bench.mjs` files: statistics, a markdown table, RSS, a
 // loopback HTTP load loop and a child-process launcher with request/reply over IPC.
 import { fork } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -94,20 +94,16 @@ export function cpuMs(since) {
 }
 
 /**
- * CPU time of this process's main thread and of its other threads (V8's compiler and GC
- * helpers, libuv's pool), in ms, from Linux's per-thread schedstat; undefined elsewhere.
- * `process.cpuUsage()` counts both, and a profile of the main thread sees only the first.
+ * CPU time of this process's main thread, ms, from Linux's per-thread schedstat; undefined
+ * elsewhere. `process.cpuUsage()` also counts the other threads (V8's compiler and GC helpers,
+ * libuv's pool), and a profile of the main thread sees only this one.
  */
-export function threadCpuMs() {
+export function mainThreadCpuMs() {
   try {
-    let main = 0;
-    let others = 0;
-    for (const tid of readdirSync('/proc/self/task')) {
-      const ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      if (Number(tid) === process.pid) main += ns / 1e6;
-      else others += ns / 1e6;
-    }
-    return { main, others };
+    const ns = Number(
+      readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0],
+    );
+    return ns / 1e6;
   } catch {
     return undefined;
   }

@@ -30,13 +30,13 @@ import {
   keepAliveAgent,
   launch,
   machineLine,
+  mainThreadCpuMs,
   median,
   percentile,
   printTable,
   rssMb,
   serveParent,
   startCpuProfile,
-  threadCpuMs,
 } from './lib.mjs';
 
 /** `--instances=8 --changes=4` shrink a run, to check the benchmark itself. */
@@ -231,7 +231,7 @@ function workerRole(setup, count, address, base, gc) {
     for (const check of [...waiters]) check();
   };
   let cpuMark;
-  let threadMark;
+  let mainMark;
   let baseRss = 0;
   let stopProfile;
   serveParent({
@@ -275,14 +275,14 @@ function workerRole(setup, count, address, base, gc) {
         stopProfile = await startCpuProfile(process.env.SCALE_PROFILE_DIR, setup);
       if (gcBetween) collectGarbage();
       cpuMark = process.cpuUsage();
-      threadMark = threadCpuMs();
+      mainMark = mainThreadCpuMs();
     },
     /** CPU since the mark, ms, and how much of it the main thread used (where Linux tells). */
     cpuSinceMark() {
-      const now = threadCpuMs();
+      const main = mainThreadCpuMs();
       return {
         ms: cpuMs(cpuMark),
-        mainMs: now && threadMark ? now.main - threadMark.main : Number.NaN,
+        mainMs: main !== undefined && mainMark !== undefined ? main - mainMark : Number.NaN,
       };
     },
     /** RSS now, and what the instances added to the process (after a GC each time). */

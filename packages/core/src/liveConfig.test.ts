@@ -26,6 +26,22 @@ afterEach(async () => {
 });
 
 /** Resolves with the next config change event. */
+/**
+ * Writes `file` as a live config of `layer` with `flag` = `value` leaves it, on a dev-server
+ * that is gone when this returns; resolves with the port it had, for a server to come back on.
+ */
+async function saveLastKnownGood(file: string, layer: string, value: string): Promise<number> {
+  const dev = await startDevServer();
+  const writer = createConsulWatch({ address: dev.address });
+  await writer.kv.put(`${layer}flag`, value);
+  const first = createConsulWatch({ address: dev.address });
+  await first.liveConfig({ layers: [layer], lastKnownGoodFile: file }).ready(5_000);
+  await first.close(); // closing waits for the file to be written
+  await writer.close();
+  await dev.close();
+  return dev.port;
+}
+
 function nextChange<T>(config: LiveConfig<T>): Promise<ConfigChangeEvent<T>> {
   return new Promise((resolve) => {
     const listener = (event: ConfigChangeEvent<T>) => {
@@ -159,17 +175,8 @@ describe('live config', () => {
 
   it('starts on the last-known-good file when Consul is unreachable, says so, and catches up when Consul returns', async () => {
     const file = join(dir, 'lkg.json');
-    const dev = await startDevServer();
-    const port = dev.port;
-    const writer = createConsulWatch({ address: dev.address });
-    await writer.kv.put('app/flag', 'on');
-    const first = createConsulWatch({ address: dev.address });
-    const original = first.liveConfig({ layers: ['app/'], lastKnownGoodFile: file });
-    await original.ready(5_000);
-    await first.close(); // closing waits for the file to be written
+    const port = await saveLastKnownGood(file, 'app/', 'on');
     expect(JSON.parse(await readFile(file, 'utf8')).config).toEqual({ flag: 'on' });
-    await writer.close();
-    await dev.close();
 
     const lines: string[] = [];
     const logger: Logger = {
@@ -203,15 +210,7 @@ describe('live config', () => {
 
   it('keeps the config from Consul when a schema finishes checking the last-known-good file after it', async () => {
     const file = join(dir, 'lkg-late.json');
-    const dev = await startDevServer();
-    const port = dev.port;
-    const writer = createConsulWatch({ address: dev.address });
-    await writer.kv.put('late/flag', 'cached');
-    const first = createConsulWatch({ address: dev.address });
-    await first.liveConfig({ layers: ['late/'], lastKnownGoodFile: file }).ready(5_000);
-    await first.close();
-    await writer.close();
-    await dev.close();
+    const port = await saveLastKnownGood(file, 'late/', 'cached');
 
     // The first check (the file's) is held until Consul's config is in; later ones pass at once.
     const held = gate();

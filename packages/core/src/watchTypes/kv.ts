@@ -19,25 +19,14 @@ function getBody(
 ): Promise<unknown> {
   // The path and query written out as the client would write them (the same bytes), so its
   // pipeline has no template to fill and no query to encode on every request.
-  let path = `/kv/${encodeURIComponent(key)}`;
-  let sep = '?';
-  if (recurse) {
-    path += '?recurse=true';
-    sep = '&';
-  }
-  if (o.dc) {
-    path += `${sep}dc=${encodeURIComponent(o.dc)}`;
-    sep = '&';
-  }
-  if (o.consistent || o.stale) {
-    path += o.consistent ? `${sep}consistent=1` : `${sep}stale=1`;
-    sep = '&';
-  }
-  if (o.index !== undefined) {
-    path += `${sep}index=${o.index}`;
-    sep = '&';
-  }
-  if (o.wait !== undefined) path += `${sep}wait=${o.wait}`;
+  const query: string[] = [];
+  if (recurse) query.push('recurse=true');
+  if (o.dc) query.push(`dc=${encodeURIComponent(o.dc)}`);
+  if (o.consistent) query.push('consistent=1');
+  else if (o.stale) query.push('stale=1');
+  if (o.index !== undefined) query.push(`index=${o.index}`);
+  if (o.wait !== undefined) query.push(`wait=${o.wait}`);
+  const path = `/kv/${encodeURIComponent(key)}${query.length > 0 ? `?${query.join('&')}` : ''}`;
   const headers: Record<string, string> = {};
   if (o.token) headers['x-consul-token'] = o.token;
   // The body comes as bytes (`buffer`): a watch parses only the entries that changed.
