@@ -12,3 +12,4 @@ export {
 } from './configSource';
 export { getPath, pickPaths } from './configTree';
 export { type Connection, resolveConnection } from './connection';
+export { checkOptionNames, closestName, suggestion } from './optionNames';
