@@ -1,9 +1,11 @@
 import { checkFormat, decodeValue, formatOfKey, type ValueFormat } from './codec';
 import { type ConfigObject, deepFreeze, isPlainObject, topKeysChanged } from './configTree';
 import { type ConsulWatchError, DecodeError, InvalidInputError } from './errors';
+import { describeValue } from './handlers/validate';
 import { validateKey } from './keys';
 import type { KvEntry } from './kv';
 import { LayerTree } from './layerTree';
+import { checkOptionNames } from './optionNames';
 import type { KvChange, WatchSettings, WatchSpec } from './watchTypes';
 
 /** How values of keys without a known extension decode in tree layers. */
@@ -15,8 +17,8 @@ export type TreeFormat = ValueFormat | 'auto';
  */
 export type ConfigLayer =
   | string
-  | { prefix: string; format?: TreeFormat }
-  | { key: string; format?: ValueFormat };
+  | { prefix: string; format?: TreeFormat; required?: boolean }
+  | { key: string; format?: ValueFormat; required?: boolean };
 
 /** A layer checked and put in one shape: what to watch and how to read it. */
 export interface LayerSpec {
@@ -25,6 +27,8 @@ export interface LayerSpec {
   /** For trees: the prefix relative to the connection prefix; for documents: the key. */
   path: string;
   format: TreeFormat | ValueFormat | undefined;
+  /** An absent required layer holds the config back (ready() fails) instead of a warning. */
+  required: boolean;
 }
 
 const EMPTY: ConfigObject = Object.freeze({});
@@ -32,14 +36,27 @@ const EMPTY: ConfigObject = Object.freeze({});
 /** What a JSON text can begin with, after optional whitespace. */
 const JSON_START = /^\s*[[{"\d-]|^\s*(true|false|null)\s*$/;
 
+const LAYER_OPTIONS = ['prefix', 'key', 'format', 'required'];
+
 export function normaliseLayer(layer: ConfigLayer, settings: WatchSettings, i: number): LayerSpec {
-  const base = {};
   const shape = typeof layer === 'string' || (layer !== null && typeof layer === 'object');
-  if (!shape) {
+  if (!shape || Array.isArray(layer)) {
     throw new InvalidInputError(
-      `liveConfig layer ${i} must be a prefix ('app/'), a key ('app.json'), { prefix, format? } or { key, format? }; got ${layer === null ? 'null' : typeof layer}`,
+      `liveConfig layer ${i} must be a prefix ('app/'), a key ('app.json'), { prefix, format?, required? } or { key, format?, required? }; got ${describeValue(layer)}`,
     );
   }
+  if (typeof layer !== 'string') {
+    checkOptionNames(layer, LAYER_OPTIONS, `liveConfig layer ${i}`);
+    if ('prefix' in layer === 'key' in layer)
+      throw new InvalidInputError(
+        `liveConfig layer ${i} needs either prefix (a folder of keys) or key (one JSON/YAML document), not ${'prefix' in layer ? 'both' : 'neither'}`,
+      );
+    if (layer.required !== undefined && typeof layer.required !== 'boolean')
+      throw new InvalidInputError(
+        `liveConfig layer ${i}: required must be true or false, got ${describeValue(layer.required)}`,
+      );
+  }
+  const base = { required: typeof layer !== 'string' && layer.required === true };
   if (typeof layer === 'string')
     validateKey(layer, layer.endsWith('/') || layer === '' ? 'prefix' : 'key');
   else if ('prefix' in layer) validateKey(layer.prefix, 'prefix');
@@ -101,6 +118,8 @@ export class LayerState {
   tree: ConfigObject | undefined;
   private readonly trie = new LayerTree();
   private document: ConfigObject | undefined;
+  /** A document layer's key is in Consul (whether or not its value decodes). */
+  private exists = false;
 
   constructor(
     readonly layer: LayerSpec,
@@ -117,6 +136,7 @@ export class LayerState {
     for (const c of change.changes) {
       if (kind === 'document') {
         const before = this.document ?? EMPTY;
+        this.exists = c.op !== 'delete';
         if (c.op === 'delete') this.document = undefined;
         else this.decode(c.entry, report, (value) => (this.document = value as ConfigObject));
         topKeysChanged(before, this.document ?? EMPTY, touched);
@@ -130,6 +150,13 @@ export class LayerState {
         this.decode(c.entry, report, (value) => this.trie.set(segments, value));
     }
     this.tree = kind === 'tree' ? this.trie.tree : (this.document ?? EMPTY);
+  }
+
+  /** Whether Consul has nothing for the layer: its key is missing, or no value lies under its prefix. */
+  get absent(): boolean {
+    if (this.layer.kind === 'document') return !this.exists;
+    for (const _ in this.tree) return false;
+    return true;
   }
 
   private decode(

@@ -248,6 +248,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         connection.logger,
         unheard,
         (): void => void configs.delete(config as LiveConfig<unknown>),
+        async (folder) => (await client.kv.keys(folder, { separator: '/' })).length > 0,
       );
       configs.add(config as LiveConfig<unknown>);
       return config;

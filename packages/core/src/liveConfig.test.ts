@@ -6,7 +6,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type Fixture, fixture, gate, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
-import { ConfigValidationError, type ConsulWatchError, DecodeError } from './errors';
+import {
+  ConfigValidationError,
+  type ConsulWatchError,
+  DecodeError,
+  InvalidInputError,
+  NotFoundError,
+} from './errors';
 import type { ConfigChangeEvent, LiveConfig } from './liveConfig';
 import type { Logger } from './logger';
 
@@ -348,5 +354,160 @@ describe('live config at scale', () => {
     const { snapshot } = await changed;
     expect(snapshot.log.level).toBe('debug');
     expect(snapshot.db).toBe(first.db);
+  });
+});
+
+/** A logger that keeps its warnings and lets a test await one that matches. */
+function warnings() {
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  const logger: Logger = {
+    debug() {},
+    info() {},
+    warn(message) {
+      lines.push(message);
+      for (const w of [...waiters]) w();
+    },
+    error() {},
+  };
+  const until = (match: RegExp, timeoutMs = 5_000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const found = lines.find((l) => match.test(l));
+        if (found === undefined) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(
+          new Error(
+            `no warning matching ${match} within ${timeoutMs} ms; got ${JSON.stringify(lines)}`,
+          ),
+        );
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  return { lines, logger, until };
+}
+
+describe('live config: layers that read as nothing speak', () => {
+  it('a key layer without its trailing slash, over a folder of keys, says which folder was meant, once', async () => {
+    const root = uniquePrefix('noslash');
+    await f.client.kv.put(`${root}my-app/greeting`, 'hi');
+    const said = warnings();
+    const client = createConsulWatch({ address: f.agent.address, logger: said.logger });
+    closing.push(() => client.close());
+    const config = client.liveConfig({ layers: [`${root}my-app`] });
+    expect(await config.ready(5_000)).toEqual({});
+    const line = await said.until(/did you mean/);
+    expect(line).toContain(`layer '${root}my-app' is absent`);
+    expect(line).toContain(`did you mean the folder '${root}my-app/'?`);
+    // A later change of another layer's key says nothing more.
+    await f.client.kv.put(`${root}my-app/greeting`, 'hello');
+    await f.client.kv.put(`${root}my-app`, '{"a":1}');
+    await config.ready();
+    expect(said.lines.filter((l) => l.includes('is absent'))).toHaveLength(1);
+  });
+
+  it('an absent optional layer is a warning naming it; the config is ready on the others', async () => {
+    const root = uniquePrefix('optional');
+    await f.client.kv.put(`${root}base/port`, '80');
+    const said = warnings();
+    const client = createConsulWatch({ address: f.agent.address, logger: said.logger });
+    closing.push(() => client.close());
+    const config = client.liveConfig({ layers: [`${root}base/`, `${root}override/`] });
+    expect(await config.ready(5_000)).toEqual({ port: '80' });
+    const line = await said.until(/is absent/);
+    expect(line).toContain(`layer '${root}override/' is absent (no key under the prefix`);
+    expect(line).toContain('required: true');
+    expect(said.lines.some((l) => l.includes(`'${root}base/'`))).toBe(false);
+  });
+
+  it('without a logger, the absent layer is said on stderr', async () => {
+    const root = uniquePrefix('stderr');
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const client = createConsulWatch({ address: f.agent.address });
+      closing.push(() => client.close());
+      await client.liveConfig({ layers: [`${root}nothing.json`] }).ready(5_000);
+      await client.kv.get(`${root}nothing.json`); // one round trip: the hint's probe has answered too
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(written.join('')).toContain(`layer '${root}nothing.json' is absent`);
+  });
+
+  it('a required layer that is absent fails ready() with a NotFoundError naming it, and is ready once it is written', async () => {
+    const root = uniquePrefix('required');
+    await f.client.kv.put(`${root}app/x`, '1');
+    const said = warnings();
+    const client = createConsulWatch({ address: f.agent.address, logger: said.logger });
+    closing.push(() => client.close());
+    const config = client.liveConfig({ layers: [{ key: `${root}app`, required: true }] });
+    const error = (await config.ready(5_000).catch((e: unknown) => e)) as ConsulWatchError;
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(error.message).toContain(`required layer '${root}app' is absent`);
+    expect(error.message).toContain(`did you mean the folder '${root}app/'?`);
+    // Asked again while it is absent: the same answer at once, not a wait.
+    await expect(config.ready()).rejects.toBe(error);
+    const readyNow = new Promise<void>((resolve) => config.on('ready', resolve));
+    await f.client.kv.put(`${root}app`, '{"x":2}');
+    await readyNow;
+    await expect(config.ready()).resolves.toEqual({ x: 2 });
+  });
+
+  it('a required layer deleted later keeps the last config and reports it', async () => {
+    const root = uniquePrefix('required-later');
+    await f.client.kv.put(`${root}base.json`, '{"a":1}');
+    await f.client.kv.put(`${root}app.json`, '{"b":2}');
+    const client = createConsulWatch({ address: f.agent.address });
+    closing.push(() => client.close());
+    const config = client.liveConfig({
+      layers: [`${root}base.json`, { key: `${root}app.json`, required: true }],
+    });
+    const errors: ConsulWatchError[] = [];
+    const reported = new Promise<void>((resolve) =>
+      config.on('error', (e) => {
+        errors.push(e);
+        resolve();
+      }),
+    );
+    expect(await config.ready(5_000)).toEqual({ a: 1, b: 2 });
+    await f.client.kv.delete(`${root}app.json`);
+    await reported;
+    expect(errors[0]).toBeInstanceOf(NotFoundError);
+    expect(config.snapshot).toEqual({ a: 1, b: 2 });
+  });
+
+  it('refuses unknown option names, strings as timeouts and layers that are not a list, naming them', async () => {
+    const client = f.client;
+    expect(() => client.liveConfig({ layers: ['a/'], fromat: 'json' } as never)).toThrow(
+      new InvalidInputError("liveConfig: unknown option 'fromat': did you mean 'format'?"),
+    );
+    expect(() => client.liveConfig({ layers: 'a/' } as never)).toThrow(
+      new InvalidInputError(
+        `liveConfig needs at least one layer, such as { layers: ['config/my-app/'] }; got "a/"`,
+      ),
+    );
+    expect(() => client.liveConfig({ layers: [{ key: 'a', requird: true }] } as never)).toThrow(
+      "liveConfig layer 0: unknown option 'requird': did you mean 'required'?",
+    );
+    expect(() => client.liveConfig({ layers: [{ key: 'a', prefix: 'b/' }] } as never)).toThrow(
+      'needs either prefix (a folder of keys) or key (one JSON/YAML document), not both',
+    );
+    const config = client.liveConfig({ layers: [uniquePrefix('ready')] });
+    closing.push(() => config.close());
+    await expect(config.ready('3000' as never)).rejects.toThrow(
+      'timeoutMs must be a number of milliseconds, 0 or more, got "3000"',
+    );
   });
 });

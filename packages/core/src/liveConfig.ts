@@ -17,12 +17,16 @@ import {
   type ConsulWatchError,
   DecodeError,
   HandlerError,
+  InvalidInputError,
   isConnectionError,
+  NotFoundError,
 } from './errors';
+import { describeValue } from './handlers/validate';
 import { LastKnownGoodFile } from './lastKnownGood';
 import { type LayerMerge, mergeLayers } from './layerMerge';
 import { ListenerSet } from './listenerSet';
 import type { Logger } from './logger';
+import { checkOptionNames } from './optionNames';
 import { Readiness } from './readiness';
 import type { WatchState, WatchStatus } from './sharedWatch';
 import type { UnheardOutage } from './unheard';
@@ -58,6 +62,16 @@ type Listeners<T> = {
   recovered: ListenerSet<(info: { downMs: number }) => void>;
   ready: ListenerSet<() => void>;
 };
+
+const LIVE_CONFIG_OPTIONS = [
+  'layers',
+  'format',
+  'schema',
+  'lastKnownGoodFile',
+  'datacenter',
+  'token',
+  'consistency',
+];
 
 /** A layer before its first answer, for the first merge to start from. */
 const NO_LAYER: ConfigObject = Object.freeze({});
@@ -106,6 +120,10 @@ export class LiveConfig<T = ConfigObject> {
   private triedCache = false;
   private lastError: ConsulWatchError | undefined;
   private closed = false;
+  /** Absent layers already reported, by path: each is said once. */
+  private readonly toldAbsent = new Set<string>();
+  /** Why the config is held back: a required layer is absent. */
+  private missing: NotFoundError | undefined;
 
   /** @internal use `client.liveConfig(options)` */
   constructor(
@@ -118,10 +136,17 @@ export class LiveConfig<T = ConfigObject> {
     private readonly unheard?: UnheardOutage,
     /** Called once `close()` has released everything. */
     private readonly released?: () => void,
+    /** Whether any key lies under a folder: for the hint when a key layer is absent. */
+    private readonly folderHasKeys?: (prefix: string) => Promise<boolean>,
   ) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw new InvalidInputError(
+        `liveConfig needs an options object such as { layers: ['config/my-app/'] }, got ${describeValue(options)}`,
+      );
+    checkOptionNames(options, LIVE_CONFIG_OPTIONS, 'liveConfig');
     if (!Array.isArray(options.layers) || options.layers.length === 0) {
-      throw new TypeError(
-        'liveConfig needs at least one layer, such as { layers: ["config/my-app/"] }',
+      throw new InvalidInputError(
+        `liveConfig needs at least one layer, such as { layers: ['config/my-app/'] }; got ${options.layers === undefined ? 'no layers' : describeValue(options.layers)}`,
       );
     }
     const settings: WatchSettings = {};
@@ -218,6 +243,16 @@ export class LiveConfig<T = ConfigObject> {
 
   /** Resolves with the first config (from Consul, or the last-known-good file when Consul is down). */
   ready(timeoutMs?: number): Promise<T> {
+    if (
+      timeoutMs !== undefined &&
+      (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)
+    )
+      return Promise.reject(
+        new InvalidInputError(
+          `liveConfig ready(timeoutMs): timeoutMs must be a number of milliseconds, 0 or more, got ${describeValue(timeoutMs)}; leave it out to wait without a bound`,
+        ),
+      );
+    if (this.value === undefined && this.missing) return Promise.reject(this.missing);
     return this.readiness.wait(timeoutMs, () => {
       const layers = this.layers.map((l) => l.layer.path).join(', ');
       return `config from ${layers} not ready within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`;
@@ -245,6 +280,7 @@ export class LiveConfig<T = ConfigObject> {
    */
   private scheduleBuild(): void {
     if (this.layers.some((l) => l.tree === undefined)) return;
+    if (this.checkAbsentLayers()) return;
     if (!this.options.schema) {
       const keys = [...this.touched];
       const candidate = this.mergeNow();
@@ -265,6 +301,62 @@ export class LiveConfig<T = ConfigObject> {
     })().finally(() => {
       this.building = undefined;
     });
+  }
+
+  /**
+   * Says once which layers Consul has nothing for (a layer may be optional, so a warning),
+   * with a hint when a key layer has keys below it as a folder. An absent required layer holds
+   * the config back: ready() fails with a NotFoundError and the last config stays. True while
+   * a required layer is absent.
+   */
+  private checkAbsentLayers(): boolean {
+    let holding = false;
+    for (const layer of this.layers) {
+      const { path, kind, required } = layer.layer;
+      if (!layer.absent) {
+        // Present again: a later absence is news, said again.
+        this.toldAbsent.delete(path);
+        if (this.missing?.key === path) this.missing = undefined;
+        continue;
+      }
+      if (required) holding = true;
+      if (this.toldAbsent.has(path)) continue;
+      this.toldAbsent.add(path);
+      const what =
+        kind === 'document'
+          ? `no key '${path}' in Consul`
+          : `no key under the prefix '${path}' in Consul`;
+      const folder = `${path}/`;
+      const hint =
+        kind === 'document' && this.folderHasKeys
+          ? this.folderHasKeys(folder).then(
+              (has) => (has ? `; did you mean the folder '${folder}'? It has keys` : ''),
+              () => '',
+            )
+          : Promise.resolve('');
+      void hint.then((extra) => {
+        if (this.closed) return;
+        if (required && layer.absent) {
+          this.missing = new NotFoundError(
+            `liveConfig: the required layer '${path}' is absent (${what})${extra}. The config waits for it: ready() fails until it is there${this.value === undefined ? '' : ', and the last config stays in use'}.`,
+            path,
+          );
+          this.readiness.fail(this.missing);
+          this.report(this.missing);
+        } else if (!required) {
+          this.notice(
+            `liveConfig: layer '${path}' is absent (${what})${extra}. It adds nothing to the config; mark it { ${kind === 'document' ? 'key' : 'prefix'}: '${path}', required: true } to make ready() fail instead.`,
+          );
+        }
+      });
+    }
+    return holding;
+  }
+
+  /** A warning for the logger, and for stderr when the client has no logger (as outages are). */
+  private notice(message: string): void {
+    this.logger.warn(message);
+    this.unheard?.notice(message);
   }
 
   /** Merges the layers again, looking only under the top-level keys a layer changed. */

@@ -50,6 +50,15 @@ export class Readiness<T> {
     this.waiters.clear();
   }
 
+  /** Rejects every pending wait with `error`; later waits wait again. */
+  fail(error: Error): void {
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(error);
+    }
+    this.waiters.clear();
+  }
+
   /** Rejects every pending wait: the owner stopped before it was ready. */
   stop(describe: () => string): void {
     this.stopped = true;

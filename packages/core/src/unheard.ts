@@ -24,6 +24,11 @@ export class UnheardOutage {
     );
   }
 
+  /** A warning nobody would hear otherwise, such as a config layer that reads as nothing. */
+  notice(message: string): void {
+    if (this.enabled) this.write(`consul-watch: ${message} (said here because no logger is set)`);
+  }
+
   recovered(what: string, downMs: number): void {
     if (!this.enabled || !this.told) return;
     this.told = false;

@@ -1072,7 +1072,7 @@ describe('core: liveConfig options', () => {
     /** After the error: no blocking query of the failed config may be left running. */
     checkOrphans?: boolean;
   }
-  const needsLayer = { cls: TypeError, names: 'liveConfig needs at least one layer' };
+  const needsLayer = invalid('liveConfig needs at least one layer');
   const rows: LiveRow[] = [
     { name: 'no options', options: {}, expected: needsLayer },
     { name: 'layers: empty', options: { layers: [] }, expected: needsLayer },
@@ -1113,6 +1113,26 @@ describe('core: liveConfig options', () => {
       expected: invalid(/format "xml"/),
     },
     {
+      name: 'an unknown option name (fromat)',
+      options: { layers: ['app/'], fromat: 'json' },
+      expected: invalid("liveConfig: unknown option 'fromat': did you mean 'format'?"),
+    },
+    {
+      name: 'a layer with an unknown option name (requried)',
+      options: { layers: [{ prefix: 'app/', requried: true }] },
+      expected: invalid("liveConfig layer 0: unknown option 'requried': did you mean 'required'?"),
+    },
+    {
+      name: "layers: required: 'yes'",
+      options: { layers: [{ key: 'app.json', required: 'yes' }] },
+      expected: invalid('liveConfig layer 0: required must be true or false, got "yes"'),
+    },
+    {
+      name: 'layers: both prefix and key',
+      options: { layers: [{ key: 'app.json', prefix: 'app/' }] },
+      expected: invalid('needs either prefix (a folder of keys) or key'),
+    },
+    {
       name: "a bad second layer leaves the first layer's watch running",
       options: { layers: ['ok/', '/bad/'] },
       expected: invalid(`prefix "/bad/" must not begin with '/'`),
@@ -1126,6 +1146,21 @@ describe('core: liveConfig options', () => {
     );
     expectTyped(error, row.expected);
     if (row.checkOrphans) expect(c.activeQueries, 'blocking queries left running').toBe(0);
+  });
+
+  it.each([
+    ['a string', '3000', 'got "3000"'],
+    ['negative', -1, 'got -1'],
+    ['NaN', Number.NaN, 'got NaN'],
+  ])('ready(timeoutMs): %s → InvalidInputError naming timeoutMs', async (_, timeoutMs, got) => {
+    const c = createConsulWatch({ address: dev.address, logger, watch: FAST });
+    const config = c.liveConfig({ layers: ['app/'] });
+    const error = await caught(() => config.ready(timeoutMs as number));
+    expectTyped(
+      error,
+      invalid(`ready(timeoutMs): timeoutMs must be a number of milliseconds, 0 or more, ${got}`),
+    );
+    await config.close();
   });
 });
 
@@ -1566,7 +1601,7 @@ describe('nestjs: ConsulModule bootstrap with bad options', () => {
     {
       name: 'forRoot: config section with no prefix or layers',
       options: () => ({ address: dev.address, config: {} }),
-      expected: { cls: TypeError, names: 'liveConfig needs at least one layer' },
+      expected: invalid('liveConfig needs at least one layer'),
     },
     {
       name: "forRoot: config prefix with a leading '/'",
@@ -1656,7 +1691,7 @@ describe('express: consulConfig options', () => {
     {
       name: 'layers: a string',
       options: () => ({ layers: 'config/app/', connection: { address: dev.address } }),
-      expected: { cls: TypeError, names: 'liveConfig needs at least one layer' },
+      expected: invalid('liveConfig needs at least one layer'),
     },
     {
       name: "layers: a prefix with a leading '/'",
@@ -1745,9 +1780,9 @@ describe('fastify: consulConfig plugin options', () => {
     { name: 'nothing: {}', options: () => ({}), expected: layersNeeded },
     { name: 'no options at all', options: () => undefined, expected: layersNeeded },
     {
-      name: 'layers: a string (a TypeError from core)',
+      name: 'layers: a string',
       options: () => ({ layers: 'config/app/', connection: { address: dev.address } }),
-      expected: { cls: TypeError, names: 'liveConfig needs at least one layer' },
+      expected: invalid('liveConfig needs at least one layer'),
     },
     {
       name: 'waitForReadyMs: NaN',
