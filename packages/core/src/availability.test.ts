@@ -234,6 +234,13 @@ describe('availability options', () => {
     });
     const watch = client.watch({ type: 'key', key: uniquePrefix('stalled-probe') });
     await watch.ready(5_000);
+    // The reset must find the blocking query parked (the first answer, then the parked query):
+    // a request not yet written when its idle socket is reset simply goes on a new one.
+    await until(
+      () => proxy.requests >= 2,
+      5_000,
+      () => 'the blocking query parked',
+    );
     // Every request from now on is held unanswered: the watch's retry and the probes alike.
     proxy.stallNext(1_000);
     proxy.resetConnections();

@@ -10,6 +10,7 @@ import {
   InvalidFilterError,
   PermissionDeniedError,
 } from './errors';
+import { type InFlight, Transport, type WireResponse } from './transport';
 
 /** Per-call settings; unset ones fall back to the connection's. */
 export interface CallSettings {
@@ -64,8 +65,10 @@ export const cancelContext = (): CancelContext =>
  * request (its own and the socket's): 8–17 µs of CPU less per answer in one fleet benchmark
  * run. The deadline cancels only a request still in flight; `dispose()` clears it.
  */
-export class WatchRequests extends EventEmitter {
+export class WatchRequests extends EventEmitter implements InFlight {
   readonly includeResponse = true;
+  /** The request of this watch on the wire now (over the transport), for `cancel()`. */
+  current: InFlight['current'];
   /** Set when the deadline, not the caller, cancelled the request in flight. */
   timedOut = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -86,10 +89,16 @@ export class WatchRequests extends EventEmitter {
     this.timer = setTimeout(() => {
       if (!this.inFlight) return;
       this.timedOut = true;
-      this.emit('cancel');
+      this.cancel();
     }, ms);
     // Between requests an armed deadline has nothing to cancel; it must not keep a process up.
     this.timer.unref();
+  }
+
+  /** Aborts the request in flight, if any. */
+  cancel(reason?: unknown): void {
+    this.emit('cancel');
+    this.current?.abort(reason);
   }
 
   /** The request ended (answered or failed). */
@@ -102,6 +111,20 @@ export class WatchRequests extends EventEmitter {
     this.timer = undefined;
     this.inFlight = false;
   }
+}
+
+/** One request to Consul's HTTP API, in its own terms; the connection's settings are added by `request()`. */
+export interface ApiRequest {
+  /** Default GET. */
+  method?: 'GET' | 'PUT' | 'DELETE';
+  /** The path after `/v1`, encoded: `/kv/${encodeKey(key)}`. */
+  path: string;
+  /** The request's own query parameters, encoded and joined with `&`: `recurse=true`. */
+  query?: string;
+  /** Sent as it is when text or bytes; anything else as JSON. */
+  body?: unknown;
+  /** How to read a 2xx answer: JSON (default), its bytes as they came, or text. */
+  read?: 'json' | 'bytes' | 'text';
 }
 
 export interface ConsulResponse<T> {
@@ -127,6 +150,15 @@ export interface ClientCallOptions {
 // biome-ignore lint/suspicious/noExplicitAny: the client's own typings omit most of what it accepts
 export type AnyClient = any;
 
+/** The code of an error that says a reused keep-alive socket was closed under the request. */
+function resetCodeOf(error: unknown): string | undefined {
+  const code = (error as { code?: string }).code;
+  if (code === undefined) return undefined;
+  if (RESET_CODES.has(code)) return code;
+  // undici: "other side closed", the server closed a kept-alive socket.
+  return code === 'UND_ERR_SOCKET' ? 'ECONNRESET' : undefined;
+}
+
 const isAbort = (error: unknown) => (error as { isAbort?: boolean })?.isAbort === true;
 
 /**
@@ -138,8 +170,13 @@ const isAbort = (error: unknown) => (error as { isAbort?: boolean })?.isAbort ==
 export class ConsulHttp {
   readonly client: AnyClient;
   private readonly agent: HttpAgent | HttpsAgent;
+  private readonly transport: Transport;
 
   constructor(readonly connection: Connection) {
+    this.transport = new Transport({
+      origin: connection.display,
+      ...(connection.secure ? { tls: connection.tls } : {}),
+    });
     this.agent = connection.secure
       ? new HttpsAgent({ keepAlive: true, ...connection.tls })
       : new HttpAgent({ keepAlive: true });
@@ -167,6 +204,140 @@ export class ConsulHttp {
       if (code === undefined || settings.signal?.aborted) throw error;
       return this.callOnce<T>(what, settings, invoke);
     });
+  }
+
+  /**
+   * Sends one request over the transport. `what` names the operation and its key or watch for
+   * messages. A 404 with an empty body (Consul's answer for a key that is not there) is an
+   * answer with an undefined body; a 404 that says something (an unknown endpoint, an unknown
+   * check) is an error, unless `acceptStatus` takes it.
+   */
+  request<T>(what: string, settings: CallSettings, api: ApiRequest): Promise<ConsulResponse<T>> {
+    const once = this.requestOnce<T>(what, settings, api);
+    if (!settings.idempotent || settings.index !== undefined) return once;
+    return once.catch((error: unknown) => {
+      if ((error as { resetCode?: string }).resetCode === undefined || settings.signal?.aborted)
+        throw error;
+      return this.requestOnce<T>(what, settings, api);
+    });
+  }
+
+  private requestOnce<T>(
+    what: string,
+    settings: CallSettings,
+    api: ApiRequest,
+  ): Promise<ConsulResponse<T>> {
+    const { signal } = settings;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const connection = this.connection;
+    let query = api.query ?? '';
+    const add = (part: string) => {
+      query = query === '' ? part : `${query}&${part}`;
+    };
+    const dc = settings.datacenter ?? connection.datacenter;
+    if (dc) add(`dc=${encodeURIComponent(dc)}`);
+    const consistency = settings.consistency ?? connection.consistency;
+    if (consistency === 'consistent') add('consistent=');
+    else if (consistency === 'stale') add('stale=');
+    if (settings.filter !== undefined) add(`filter=${encodeURIComponent(settings.filter)}`);
+    let timeoutMs = settings.timeoutMs ?? 30_000;
+    if (settings.index !== undefined) {
+      const waitMs = settings.waitMs ?? 5 * 60_000;
+      add(`index=${settings.index}&wait=${Math.max(1, Math.round(waitMs))}ms`);
+      // Consul adds up to wait/16 of jitter; the deadline must outlive that.
+      timeoutMs = settings.timeoutMs ?? waitMs + waitMs / 16 + 5_000;
+    }
+    const token = settings.token ?? connection.token;
+    const body = api.body;
+    const owner: InFlight = settings.cancel ?? { current: undefined };
+    const watch = settings.cancel && timeoutMs > 0 ? settings.cancel : undefined;
+    // A watch's one deadline, re-armed per request, instead of a timer per request.
+    if (watch) watch.begin(timeoutMs);
+    const onAbort =
+      signal !== undefined && settings.cancel === undefined
+        ? () => owner.current?.abort(signal.reason)
+        : undefined;
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    const sent = this.transport.send(
+      {
+        method: api.method ?? 'GET',
+        path: query === '' ? `/v1${api.path}` : `/v1${api.path}?${query}`,
+        headers: token ? { 'x-consul-token': token } : undefined,
+        body:
+          body === undefined || typeof body === 'string' || Buffer.isBuffer(body)
+            ? (body as string | Buffer | undefined)
+            : JSON.stringify(body),
+        timeoutMs: watch ? 0 : timeoutMs,
+      },
+      owner,
+    );
+    return sent.then(
+      (res) => {
+        watch?.end();
+        if (onAbort) signal!.removeEventListener('abort', onAbort);
+        return this.answer<T>(what, settings, api, res);
+      },
+      (error: unknown) => {
+        watch?.end();
+        if (onAbort) signal!.removeEventListener('abort', onAbort);
+        const timedOut =
+          (watch?.timedOut && !signal?.aborted) ||
+          (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ||
+          (error as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT';
+        if (timedOut) throw this.translate(what, new Error(`request timed out (${timeoutMs} ms)`));
+        if (signal?.aborted) throw signal.reason;
+        const translated = this.translate(what, error);
+        const code = resetCodeOf(error);
+        if (code !== undefined) Object.defineProperty(translated, 'resetCode', { value: code });
+        throw translated;
+      },
+    );
+  }
+
+  /** A response as the caller wants it, or the typed error it stands for. */
+  private answer<T>(
+    what: string,
+    settings: CallSettings,
+    api: ApiRequest,
+    res: WireResponse,
+  ): ConsulResponse<T> {
+    const { status } = res;
+    const header = res.headers['x-consul-index'];
+    const index =
+      typeof header === 'string' && header !== '' && /^\d+$/.test(header)
+        ? BigInt(header)
+        : undefined;
+    if (status >= 200 && status < 300) {
+      const read = api.read ?? 'json';
+      let body: unknown;
+      if (read === 'bytes') body = res.body;
+      else if (read === 'text') body = res.body.toString('utf8');
+      else if (res.body.length > 0) {
+        try {
+          body = JSON.parse(res.body.toString('utf8'));
+        } catch {
+          throw new ConsulRequestError(
+            `${what}: Consul at ${this.connection.display} answered ${status} with a body that is not JSON; is the address that of a Consul agent?`,
+            status,
+          );
+        }
+      }
+      return { body: body as T, status, index };
+    }
+    const text = res.body.length > 0 ? res.body.toString('utf8').trim() : '';
+    if (settings.acceptStatus?.includes(status)) {
+      let body: unknown;
+      if (status !== 404 && text !== '') {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
+        }
+      }
+      return { body: body as T, status, index };
+    }
+    if (status === 404 && text === '') return { body: undefined, status, index };
+    throw this.translate(what, { response: { statusCode: status, body: text } }, settings.filter);
   }
 
   /** One request; a promise chain rather than an async function: a watch makes one per answer. */
@@ -289,7 +460,8 @@ export class ConsulHttp {
   }
 
   /** Releases every socket. */
-  close(): void {
+  close(): Promise<void> {
     this.agent.destroy();
+    return this.transport.close();
   }
 }

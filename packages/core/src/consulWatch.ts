@@ -336,7 +336,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       await hub.close();
       stopMetrics();
       await monitor.close();
-      http.close();
+      await http.close();
     },
   };
   return client;

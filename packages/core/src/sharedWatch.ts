@@ -147,7 +147,7 @@ export class SharedWatch {
     controller.signal.addEventListener(
       'abort',
       () => {
-        cancel.emit('cancel');
+        cancel.cancel(controller.signal.reason);
         cancel.dispose();
       },
       { once: true },

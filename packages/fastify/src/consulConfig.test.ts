@@ -157,8 +157,13 @@ describe('consulConfig on Fastify', () => {
       connection: { address: dev.address, watch: { backoff: { baseMs: 5, maxMs: 20 } } },
       layers: ['app/'],
     });
+    // Whether the first answer comes before or after the put, the config must hold it.
+    const hasMode = new Promise<void>((resolve) => {
+      const check = () => app.liveConfig.get('mode') === 'normal' && resolve();
+      app.liveConfig.on('ready', check).on('change', check);
+    });
     await app.consul.kv.put('app/mode', 'normal');
-    await app.liveConfig.ready(5_000);
+    await hasMode;
     app.get('/', async (request) => request.config);
     const url = await listen(app);
     const down = new Promise((resolve) => app.liveConfig.on('error', resolve));

@@ -108,12 +108,7 @@ export const servicesWatch = defineWatchType<
   describe: (p) => `services${filtered(p)}`,
   // Consul filters the instances (ServiceName, ServiceTags, NodeMeta…), then lists the names left.
   fetch: (p, ctx) =>
-    blockingFetch(
-      `watch services${filtered(p)}`,
-      ctx,
-      (c, o) => c.catalog.service.list(o),
-      p.filter,
-    ),
+    blockingFetch(`watch services${filtered(p)}`, ctx, { path: '/catalog/services' }, p.filter),
   normalise: (raw) =>
     keyed(
       Object.entries(raw ?? {}).map(([name, tags]) => ({ name, tags: [...(tags ?? [])].sort() })),
@@ -133,7 +128,7 @@ export const nodesWatch = defineWatchType<
   validate: (p) => checkFilter('nodes', p, 'Meta.rack == "r1"'),
   describe: (p) => `nodes${filtered(p)}`,
   fetch: (p, ctx) =>
-    blockingFetch(`watch nodes${filtered(p)}`, ctx, (c, o) => c.catalog.node.list(o), p.filter),
+    blockingFetch(`watch nodes${filtered(p)}`, ctx, { path: '/catalog/nodes' }, p.filter),
   normalise: (raw) => keyed(raw ?? [], (n) => n.Node),
   diff: catalogDiff,
   filterable: true,
@@ -178,12 +173,12 @@ export const serviceWatch = defineWatchType<
     return blockingFetch(
       `watch service ${JSON.stringify(p.service)}${filtered(p)}`,
       ctx,
-      (c, o) => {
-        const options: typeof o & { service: string; tag?: string | string[]; passing?: true } =
-          Object.assign({}, o, { service: p.service });
-        if (tags.length > 0) options.tag = tags.length === 1 ? tags[0]! : tags;
-        if (p.passingOnly) options.passing = true;
-        return c.health.service(options);
+      {
+        path: `/health/service/${encodeURIComponent(p.service)}`,
+        query: [
+          ...tags.map((tag) => `tag=${encodeURIComponent(tag)}`),
+          ...(p.passingOnly ? ['passing=true'] : []),
+        ].join('&'),
       },
       p.filter,
     );
@@ -230,13 +225,13 @@ export const checksWatch = defineWatchType<
       ? blockingFetch(
           `watch checks of ${JSON.stringify(p.service)}${filtered(p)}`,
           ctx,
-          (c, o) => c.health.checks(Object.assign({}, o, { service: p.service })),
+          { path: `/health/checks/${encodeURIComponent(p.service)}` },
           p.filter,
         )
       : blockingFetch(
           `watch checks in state ${p.state}${filtered(p)}`,
           ctx,
-          (c, o) => c.health.state(Object.assign({}, o, { state: p.state })),
+          { path: `/health/state/${p.state}` },
           p.filter,
         ),
   normalise: (raw) => keyed(raw ?? [], (c) => `${c.Node}/${c.CheckID}`),

@@ -40,6 +40,8 @@ export interface EventState {
   seen: ReadonlySet<string>;
 }
 
+const EVENT_LIST = { path: '/event/list' };
+
 /** `event`: user events, GET /v1/event/list?name=. Each event is delivered once, by ID. */
 export const eventWatch = defineWatchType<EventParams, RawEvent[], EventState, EventChange>({
   indexKind: 'hash',
@@ -52,8 +54,10 @@ export const eventWatch = defineWatchType<EventParams, RawEvent[], EventState, E
   },
   describe: (p) => (p.name ? `event ${JSON.stringify(p.name)}` : 'events'),
   fetch: (p, ctx) =>
-    blockingFetch(`watch ${p.name ? `event ${JSON.stringify(p.name)}` : 'events'}`, ctx, (c, o) =>
-      c.event.list(p.name ? Object.assign({}, o, { name: p.name }) : o),
+    blockingFetch(
+      `watch ${p.name ? `event ${JSON.stringify(p.name)}` : 'events'}`,
+      ctx,
+      p.name ? { path: '/event/list', query: `name=${encodeURIComponent(p.name)}` } : EVENT_LIST,
     ),
   normalise(raw, _p, { previous }) {
     const events = (raw ?? []).map((e) => ({

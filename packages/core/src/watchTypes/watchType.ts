@@ -1,5 +1,5 @@
 import type { BlockingAnswer } from '../blockingQuery';
-import type { CallSettings, ConsulHttp, WatchRequests } from '../consulHttp';
+import type { ApiRequest, CallSettings, ConsulHttp, WatchRequests } from '../consulHttp';
 
 export interface FetchContext {
   http: ConsulHttp;
@@ -41,7 +41,7 @@ export function defineWatchType<P, Raw, S, C>(
 export function blockingFetch<Raw>(
   what: string,
   ctx: FetchContext,
-  invoke: Parameters<ConsulHttp['call']>[2],
+  request: ApiRequest,
   filter?: string,
 ): Promise<BlockingAnswer<Raw>> {
   // Not retried inside the HTTP layer, even without an index: a failed watch request goes to
@@ -56,5 +56,5 @@ export function blockingFetch<Raw>(
   if (ctx.cancel) settings.cancel = ctx.cancel;
   if (filter !== undefined) settings.filter = filter;
   // The response is the answer as it is: its body and index are what the loop reads.
-  return ctx.http.call<Raw>(what, settings, invoke) as Promise<BlockingAnswer<Raw>>;
+  return ctx.http.request<Raw>(what, settings, request) as Promise<BlockingAnswer<Raw>>;
 }
