@@ -121,15 +121,21 @@ export class KvClient {
     return this.prefix + key;
   }
 
+  /** `/kv/<key>` under the connection's prefix, encoded as a path part. */
+  private kvPath(key: string): string {
+    return `/kv/${encodeURIComponent(this.prefix + key)}`;
+  }
+
   /** The whole entry (bytes, flags, indexes), or undefined. */
   async getEntry(key: string): Promise<KvEntry | undefined> {
     validateKey(key);
-    const res = await this.http.call<RawKvEntry>(
+    const res = await this.http.request<RawKvEntry[]>(
       `get ${JSON.stringify(key)}`,
       this.idempotent,
-      (c, o) => c.kv.get({ ...o, key: this.path(key), buffer: true }),
+      { path: this.kvPath(key) },
     );
-    return res.body ? toEntry(res.body, this.prefix) : undefined;
+    const raw = res.body?.[0];
+    return raw ? toEntry(raw, this.prefix) : undefined;
   }
 
   async getBuffer(key: string): Promise<Buffer | undefined> {
@@ -188,9 +194,9 @@ export class KvClient {
     validateKey(key);
     const bytes = encodeValue(value, key);
     validateValueSize(bytes, key);
-    const extra: Record<string, unknown> = {};
-    if (options.flags !== undefined) extra.flags = checkIndex(options.flags, 'flags', key);
-    if (options.cas !== undefined) extra.cas = checkIndex(options.cas, 'cas', key);
+    const query: string[] = [];
+    if (options.flags !== undefined) query.push(`flags=${checkIndex(options.flags, 'flags', key)}`);
+    if (options.cas !== undefined) query.push(`cas=${checkIndex(options.cas, 'cas', key)}`);
     const given = (['cas', 'acquire', 'release'] as const).filter((o) => options[o] !== undefined);
     if (given.length > 1)
       throw new InvalidInputError(
@@ -203,12 +209,12 @@ export class KvClient {
         throw new InvalidInputError(
           `put of ${JSON.stringify(key)}: ${name} must be a session ID (from client.session())`,
         );
-      extra[name] = session;
+      query.push(`${name}=${encodeURIComponent(session)}`);
     }
-    const res = await this.http.call<boolean>(
+    const res = await this.http.request<boolean>(
       `put ${JSON.stringify(key)}`,
       given.length === 0 ? this.idempotent : this.settings,
-      (c, o) => c.kv.set({ ...o, ...extra, key: this.path(key), value: bytes }),
+      { method: 'PUT', path: this.kvPath(key), query: query.join('&'), body: bytes },
     );
     return res.body === true;
   }
@@ -226,13 +232,13 @@ export class KvClient {
         'delete with recurse and an empty prefix would erase the whole KV store; name a prefix',
       );
     }
-    const extra: Record<string, unknown> = {};
-    if (options.recurse) extra.recurse = true;
-    if (options.cas !== undefined) extra.cas = checkIndex(options.cas, 'cas', key);
-    const res = await this.http.call<boolean>(
+    const query: string[] = [];
+    if (options.recurse) query.push('recurse=true');
+    if (options.cas !== undefined) query.push(`cas=${checkIndex(options.cas, 'cas', key)}`);
+    const res = await this.http.request<boolean>(
       `delete ${JSON.stringify(key)}`,
       options.cas === undefined ? this.idempotent : this.settings,
-      (c, o) => c.kv.del({ ...o, ...extra, key: this.path(key) }),
+      { method: 'DELETE', path: this.kvPath(key), query: query.join('&') },
     );
     return res.body === true;
   }
@@ -240,10 +246,10 @@ export class KvClient {
   /** Every entry under a prefix, sorted by key. */
   async list(prefix = ''): Promise<KvEntry[]> {
     validateKey(prefix, 'prefix');
-    const res = await this.http.call<RawKvEntry[]>(
+    const res = await this.http.request<RawKvEntry[]>(
       `list ${JSON.stringify(prefix)}`,
       this.idempotent,
-      (c, o) => c.kv.get({ ...o, key: this.path(prefix), recurse: true, buffer: true }),
+      { path: this.kvPath(prefix), query: 'recurse=true' },
     );
     return (res.body ?? []).map((raw) => toEntry(raw, this.prefix));
   }
@@ -251,16 +257,15 @@ export class KvClient {
   /** Key names under a prefix; with a separator, each folder once (`app/db/`). */
   async keys(prefix = '', options: { separator?: string } = {}): Promise<string[]> {
     validateKey(prefix, 'prefix');
-    const res = await this.http.call<string[]>(
+    const res = await this.http.request<string[]>(
       `keys ${JSON.stringify(prefix)}`,
-      // The client treats the 404 of an empty listing as a failure; it is just no keys.
-      { ...this.idempotent, acceptStatus: [404] },
-      (c, o) =>
-        c.kv.keys({
-          ...o,
-          key: this.path(prefix),
-          ...(options.separator ? { separator: options.separator } : {}),
-        }),
+      this.idempotent,
+      {
+        path: this.kvPath(prefix),
+        query: options.separator
+          ? `keys=true&separator=${encodeURIComponent(options.separator)}`
+          : 'keys=true',
+      },
     );
     return (res.body ?? []).map((k) =>
       this.prefix && k.startsWith(this.prefix) ? k.slice(this.prefix.length) : k,
@@ -297,10 +302,10 @@ export class KvClient {
         kv.Index = checkIndex((op as { index?: unknown }).index, 'index', op.key);
       return { KV: kv };
     });
-    const res = await this.http.call<{
+    const res = await this.http.request<{
       Results: { KV: RawKvEntry & { Value: string | null } }[] | null;
       Errors: { OpIndex: number; What: string }[] | null;
-    }>('txn', { ...this.settings, acceptStatus: [409] }, (c, o) => c.transaction.create(body, o));
+    }>('txn', { ...this.settings, acceptStatus: [409] }, { method: 'PUT', path: '/txn', body });
     const results = (res.body?.Results ?? []).map(({ KV }) => toEntry(KV, this.prefix));
     const errors = (res.body?.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What }));
     return { ok: res.status === 200, results, errors };

@@ -18,6 +18,11 @@ export interface DevServerOptions {
   port?: number;
   /** Address to bind. Default 127.0.0.1: never exposed beyond the machine unless asked. */
   host?: string;
+  /**
+   * Listen on this unix domain socket instead of TCP (as an agent with `addresses.http =
+   * "unix:///…"`); `url` and `address` are then `unix:///path`.
+   */
+  socketPath?: string;
   /** Default 'dc1'. */
   datacenter?: string;
   /** This agent's node name. Default: the machine's host name. */
@@ -41,7 +46,7 @@ export interface DevServerOptions {
 }
 
 export interface DevServer {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`unix:///path` on a unix socket) */
   readonly url: string;
   /** `127.0.0.1:PORT`, the form CONSUL_HTTP_ADDR takes. */
   readonly address: string;
@@ -141,7 +146,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     server.once('error', reject);
     // Consul's Go listener gets the system's maximum backlog; Node's default (511) stalls a
     // burst of new connections (many watchers starting at once) by about a second per 500.
-    server.listen({ port: options.port ?? 0, host, backlog: 4096 }, () => {
+    const where = options.socketPath
+      ? { path: options.socketPath, backlog: 4096 }
+      : { port: options.port ?? 0, host, backlog: 4096 };
+    server.listen(where, () => {
       server.off('error', reject);
       resolve();
     });
@@ -155,9 +163,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     for (const socket of sockets) socket.destroy();
   };
 
+  const unix = options.socketPath ? `unix://${options.socketPath}` : undefined;
   return {
-    url: `${tls ? 'https' : 'http'}://${hostPart}:${port}`,
-    address: `${hostPart}:${port}`,
+    url: unix ?? `${tls ? 'https' : 'http'}://${hostPart}:${port}`,
+    address: unix ?? `${hostPart}:${port}`,
     port,
     host,
     get parkedQueries() {
