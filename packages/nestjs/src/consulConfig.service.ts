@@ -11,6 +11,11 @@ import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options
 import { ConsulService } from './consul.service';
 import { liveSources } from './consulValue.decorator';
 
+/** The line that follows a "cannot reach Consul" warning once Consul is back, as core words it. */
+export function answersAgain(downMs: number): string {
+  return `Consul answers again after ${(downMs / 1000).toFixed(1)} s`;
+}
+
 /**
  * The live config from Consul, as @nestjs/config's ConfigService feels: `get(path, default)`
  * always reads the current value. Module init waits (bounded) for the first config, so
@@ -22,6 +27,7 @@ export class ConsulConfigService<T = Record<string, unknown>>
 {
   private readonly logger = new Logger('ConsulConfig');
   private readonly live: LiveConfig<T> | undefined;
+  private bootDeadline: number | undefined;
 
   constructor(
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: ConsulModuleOptions,
@@ -43,20 +49,38 @@ export class ConsulConfigService<T = Record<string, unknown>>
       ...(section.schema ? { schema: section.schema as never } : {}),
       ...(section.lastKnownGoodFile ? { lastKnownGoodFile: section.lastKnownGoodFile } : {}),
     });
+    const where = layers
+      .map((l) => (typeof l === 'string' ? l : 'prefix' in l ? l.prefix : l.key))
+      .join(', ');
     this.live.on('error', (error) => this.logger.warn(error.message));
+    this.live.on('recovered', ({ downMs }) =>
+      this.logger.log(`config from ${where}: ${answersAgain(downMs)}`),
+    );
     liveSources.add(this);
   }
 
   async onModuleInit(): Promise<void> {
     if (!this.live) return;
     const section = this.options.config!;
+    const timeoutMs = section.readyTimeoutMs ?? 10_000;
+    if (section.onUnavailable === 'start') this.bootDeadline = performance.now() + timeoutMs;
     try {
-      await this.live.ready(section.readyTimeoutMs ?? 10_000);
+      await this.live.ready(timeoutMs);
     } catch (error) {
       if (section.onUnavailable === 'start')
         this.logger.warn(`starting without config: ${(error as Error).message}`);
       else throw error;
     }
+  }
+
+  /**
+   * @internal with `onUnavailable: 'start'`, what is left of `readyTimeoutMs` since module init
+   * began, ms: the whole boot waits no longer than that, @OnConsulChange watches included.
+   */
+  bootTimeLeftMs(): number | undefined {
+    return this.bootDeadline === undefined
+      ? undefined
+      : Math.max(0, this.bootDeadline - performance.now());
   }
 
   /** The value at a dot path (`db.pool.size`), or `fallback`. */
