@@ -1,5 +1,7 @@
 import { InvalidInputError } from '@consul-watch/core';
+import { checkOptionNames } from '@consul-watch/core/internal';
 import type { LeaderCampaignOptions } from './consulLeader.service';
+import { optionNamesOf } from './optionNames';
 
 export const LEADER_ONLY_METADATA = 'consul-watch:leader-only';
 
@@ -7,6 +9,16 @@ export interface LeaderOnlyOptions extends LeaderCampaignOptions {
   /** The lock key whose holder is leader (relative to the client's prefix). */
   key: string;
 }
+
+const LEADER_ONLY_NAMES = optionNamesOf<LeaderOnlyOptions>()([
+  'key',
+  'value',
+  'sessionName',
+  'ttlMs',
+  'lockDelayMs',
+  'waitMs',
+  'retryMs',
+]);
 
 /** Which instance each decorated object's methods ask; set by the explorer at bootstrap. */
 const leadersOf = new WeakMap<object, (key: string) => boolean>();
@@ -31,6 +43,7 @@ export function LeaderOnly(keyOrOptions: string | LeaderOnlyOptions): MethodDeco
     throw new InvalidInputError(
       "@LeaderOnly needs a lock key: @LeaderOnly('jobs/cleanup') or @LeaderOnly({ key: 'jobs/cleanup', ttlMs: 15000 })",
     );
+  checkOptionNames(options, LEADER_ONLY_NAMES, `@LeaderOnly(${JSON.stringify(options.key)})`);
   return (_target, name, descriptor) => {
     const method = descriptor.value as unknown as (...args: unknown[]) => unknown;
     if (typeof method !== 'function')
