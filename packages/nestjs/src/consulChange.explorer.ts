@@ -17,7 +17,7 @@ import { bindValues } from './consulValue.decorator';
 import {
   bindLeadership,
   LEADER_ONLY_METADATA,
-  type LeaderOnlyOptions,
+  type LeaderOnlyMetadata,
 } from './leaderOnly.decorator';
 import {
   CONSUL_CHANGE_METADATA,
@@ -80,13 +80,13 @@ export class ConsulChangeExplorer
       if (!instance || typeof instance !== 'object') continue;
       const prototype = Object.getPrototypeOf(instance);
       for (const name of this.scanner.getAllMethodNames(prototype)) {
-        const leaderOnly: LeaderOnlyOptions | undefined = Reflect.getMetadata(
+        const leaderOnly: LeaderOnlyMetadata | undefined = Reflect.getMetadata(
           LEADER_ONLY_METADATA,
           prototype[name],
         );
         if (leaderOnly) {
-          const { key, ...campaign } = leaderOnly;
-          this.leaders.campaign(key, campaign);
+          const { key, options, where } = leaderOnly;
+          this.leaders.join(key, options, where);
           bindLeadership(wrapper.isDependencyTreeStatic() ? instance : prototype, (k) =>
             this.leaders.isLeader(k),
           );

@@ -1703,6 +1703,24 @@ describe('nestjs: ConsulModule bootstrap with bad options', () => {
       expected: invalid(`prefix "/abs/" must not begin with '/'`),
     },
     {
+      name: '@LeaderOnly on two methods giving one key different options',
+      options: () => ({ address: dev.address }),
+      providers: () => {
+        const key = `bad-input-${RUN}/leader-two`;
+        @Injectable()
+        class TwoLeaders {
+          @LeaderOnly({ key, ttlMs: 10_000 })
+          one() {}
+          @LeaderOnly({ key, ttlMs: 20_000 })
+          two() {}
+        }
+        return [TwoLeaders];
+      },
+      expected: invalid(
+        /is given two different option sets: \{ ttlMs: 10000 \} by @LeaderOnly on TwoLeaders\.one, and \{ ttlMs: 20000 \} by @LeaderOnly on TwoLeaders\.two/,
+      ),
+    },
+    {
       name: "forRoot: config prefix ['ok/', '/bad/'] leaves no watch running",
       options: () => ({ address: dev.address, config: { prefix: [`ok-${RUN}/`, '/bad/'] } }),
       expected: invalid(`prefix "/bad/" must not begin with '/'`),
