@@ -158,6 +158,9 @@ export class ConsulChangeExplorer
             });
             bindValues(target, this.config);
           }
+          // @ConsulValue properties must already show what the handler is told.
+          const caughtUp = this.config.caughtUp(change);
+          if (caughtUp) await caughtUp;
           await target[method](change);
         } catch (error) {
           this.logger.error(

@@ -1,4 +1,4 @@
-import type { ConfigChangeEvent, DecodeError, LiveConfig } from '@consul-watch/core';
+import type { ConfigChangeEvent, DecodeError, LiveConfig, WatchChange } from '@consul-watch/core';
 import {
   Inject,
   Injectable,
@@ -7,6 +7,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { Observable } from 'rxjs';
+import { ConfigCatchUp } from './configCatchUp';
 import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options';
 import { ConsulService } from './consul.service';
 import { liveSources } from './consulValue.decorator';
@@ -28,6 +29,7 @@ export class ConsulConfigService<T = Record<string, unknown>>
   private readonly logger = new Logger('ConsulConfig');
   private readonly live: LiveConfig<T> | undefined;
   private bootDeadline: number | undefined;
+  private readonly catchUp: ConfigCatchUp | undefined;
 
   constructor(
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: ConsulModuleOptions,
@@ -52,6 +54,9 @@ export class ConsulConfigService<T = Record<string, unknown>>
     const where = layers
       .map((l) => (typeof l === 'string' ? l : 'prefix' in l ? l.prefix : l.key))
       .join(', ');
+    this.catchUp = new ConfigCatchUp(consul.client, layers, section.schema !== undefined, (m) =>
+      this.logger.warn(m),
+    );
     this.live.on('error', (error) => this.logger.warn(error.message));
     this.live.on('recovered', ({ downMs }) =>
       this.logger.log(`config from ${where}: ${answersAgain(downMs)}`),
@@ -81,6 +86,14 @@ export class ConsulConfigService<T = Record<string, unknown>>
     return this.bootDeadline === undefined
       ? undefined
       : Math.max(0, this.bootDeadline - performance.now());
+  }
+
+  /**
+   * @internal before an @OnConsulChange handler runs: undefined when the config already holds
+   * `change`, else a promise that resolves when it does, so @ConsulValue properties show it.
+   */
+  caughtUp(change: WatchChange): Promise<void> | undefined {
+    return this.catchUp?.caughtUp(change);
   }
 
   /** The value at a dot path (`db.pool.size`), or `fallback`. */
@@ -124,6 +137,7 @@ export class ConsulConfigService<T = Record<string, unknown>>
 
   async onApplicationShutdown(): Promise<void> {
     liveSources.delete(this);
+    await this.catchUp?.close();
     await this.live?.close();
   }
 }
