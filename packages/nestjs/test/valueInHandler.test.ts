@@ -57,22 +57,28 @@ function appFor(prefix: string) {
   return { Greeter, seen, next };
 }
 
+/** Boots an app on a fresh folder, writes `changes` values one by one, and gives what its handler saw. */
+async function run(config: Record<string, unknown>, changes: number) {
+  const prefix = folder();
+  await writer.kv.put(`${prefix}greeting`, 'hi-0');
+  const { Greeter, seen, next } = appFor(prefix);
+  const app = await Test.createTestingModule({
+    imports: [ConsulModule.forRoot({ address: agent.address, config: { prefix, ...config } })],
+    providers: [Greeter],
+  }).compile();
+  app.useLogger(false);
+  apps.push(app);
+  await app.init();
+  for (let i = 1; i <= changes; i++) {
+    await writer.kv.put(`${prefix}greeting`, `hi-${i}`);
+    await next(i);
+  }
+  return { app, seen };
+}
+
 describe('@ConsulValue inside an @OnConsulChange handler of the same key', () => {
   it('already shows the value the handler is told about, on every change', async () => {
-    const prefix = folder();
-    await writer.kv.put(`${prefix}greeting`, 'hi-0');
-    const { Greeter, seen, next } = appFor(prefix);
-    const app = await Test.createTestingModule({
-      imports: [ConsulModule.forRoot({ address: agent.address, config: { prefix } })],
-      providers: [Greeter],
-    }).compile();
-    app.useLogger(false);
-    apps.push(app);
-    await app.init();
-    for (let i = 1; i <= 8; i++) {
-      await writer.kv.put(`${prefix}greeting`, `hi-${i}`);
-      await next(i);
-    }
+    const { app, seen } = await run({}, 8);
     expect(seen.map((s) => s.property)).toEqual(seen.map((s) => s.told));
     expect(seen.at(-1)).toEqual({ told: 'hi-8', property: 'hi-8' });
     // Following the config's layer costs no request of its own: the config's and the handler's.
@@ -80,25 +86,7 @@ describe('@ConsulValue inside an @OnConsulChange handler of the same key', () =>
   });
 
   it('does so with a schema too', async () => {
-    const prefix = folder();
-    await writer.kv.put(`${prefix}greeting`, 'hi-0');
-    const { Greeter, seen, next } = appFor(prefix);
-    const app = await Test.createTestingModule({
-      imports: [
-        ConsulModule.forRoot({
-          address: agent.address,
-          config: { prefix, schema: z.object({ greeting: z.string() }) },
-        }),
-      ],
-      providers: [Greeter],
-    }).compile();
-    app.useLogger(false);
-    apps.push(app);
-    await app.init();
-    for (let i = 1; i <= 5; i++) {
-      await writer.kv.put(`${prefix}greeting`, `hi-${i}`);
-      await next(i);
-    }
+    const { seen } = await run({ schema: z.object({ greeting: z.string() }) }, 5);
     expect(seen.map((s) => s.property)).toEqual(seen.map((s) => s.told));
   });
 });
