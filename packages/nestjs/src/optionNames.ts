@@ -1,5 +1,8 @@
 import {
+  type AvailabilityOptions,
+  type BackoffOptions,
   type ConsulWatchOptions,
+  type EngineOptions,
   InvalidInputError,
   type ServiceRegistrationOptions,
 } from '@consul-watch/core';
@@ -62,6 +65,19 @@ const REGISTER = optionNamesOf<Omit<ServiceRegistrationOptions, 'onError'>>()([
   'deregisterCriticalAfterMs',
 ]);
 
+const WATCH = [
+  ...optionNamesOf<EngineOptions>()(['waitMs', 'maxRequestsPerSecond', 'burst', 'backoff']),
+  // Left to core, which says what replaced it.
+  'minIntervalMs',
+];
+const BACKOFF = optionNamesOf<BackoffOptions>()(['baseMs', 'maxMs', 'slowMs']);
+const AVAILABILITY = optionNamesOf<AvailabilityOptions>()([
+  'probeMinMs',
+  'probeMaxMs',
+  'probeTimeoutMs',
+  'releaseSpreadMs',
+]);
+
 /** `"3000"` quoted, 3000 bare: a message shows what the user wrote. */
 export function shown(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
@@ -91,6 +107,14 @@ export function checkModuleOptions(options: ConsulModuleOptions): void {
     );
   checkOptionNames(options, MODULE, 'ConsulModule');
   checkMs(options.watchReadyTimeoutMs, 'ConsulModule watchReadyTimeoutMs', 10_000);
+  // Core checks these objects' values; their names are checked here, under the module's name.
+  if (isObject(options.watch)) {
+    checkOptionNames(options.watch, WATCH, 'ConsulModule watch');
+    if (isObject(options.watch.backoff))
+      checkOptionNames(options.watch.backoff, BACKOFF, 'ConsulModule watch.backoff');
+  }
+  if (isObject(options.availability))
+    checkOptionNames(options.availability, AVAILABILITY, 'ConsulModule availability');
   if (options.register !== undefined) {
     if (!isObject(options.register))
       throw new InvalidInputError(

@@ -38,6 +38,18 @@ describe('ConsulModule options', () => {
       { register: { nmae: 'web' } } as never,
       "ConsulModule register: unknown option 'nmae': did you mean 'name'?",
     );
+    await refused(
+      { watch: { waitMS: 1000 } } as never,
+      "ConsulModule watch: unknown option 'waitMS': did you mean 'waitMs'?",
+    );
+    await refused(
+      { watch: { backoff: { basMs: 10 } } } as never,
+      "ConsulModule watch.backoff: unknown option 'basMs': did you mean 'baseMs'?",
+    );
+    await refused(
+      { availability: { probeMaxMS: 10 } } as never,
+      "ConsulModule availability: unknown option 'probeMaxMS': did you mean 'probeMaxMs'?",
+    );
   });
 
   it('refuses them in forRootAsync options too', async () => {

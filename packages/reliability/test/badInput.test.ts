@@ -1626,6 +1626,18 @@ describe('nestjs: ConsulModule bootstrap with bad options', () => {
       expected: invalid("ConsulModule config: unknown option 'prefx': did you mean 'prefix'?"),
     },
     {
+      name: 'forRoot: watch: { waitMS } (misspelt)',
+      options: () => ({ address: dev.address, watch: { waitMS: 1000 } }) as never,
+      expected: invalid("ConsulModule watch: unknown option 'waitMS': did you mean 'waitMs'?"),
+    },
+    {
+      name: 'forRoot: availability: { probeMaxMS } (misspelt)',
+      options: () => ({ address: dev.address, availability: { probeMaxMS: 10 } }) as never,
+      expected: invalid(
+        "ConsulModule availability: unknown option 'probeMaxMS': did you mean 'probeMaxMs'?",
+      ),
+    },
+    {
       name: 'forRoot: register: { nmae } (misspelt)',
       options: () => ({ address: dev.address, register: { nmae: 'web' } }) as never,
       expected: invalid("ConsulModule register: unknown option 'nmae': did you mean 'name'?"),
