@@ -1,6 +1,7 @@
 import { type ConsulWatch, createConsulWatch } from '@consul-watch/core';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options';
+import { checkModuleOptions } from './optionNames';
 
 /** The core client, one per module: KV operations and watches. Closed on shutdown. */
 @Injectable()
@@ -8,6 +9,8 @@ export class ConsulService implements OnApplicationShutdown {
   readonly client: ConsulWatch;
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) options: ConsulModuleOptions) {
+    // Every other provider of the module depends on this one: checked here, before any starts.
+    checkModuleOptions(options);
     const {
       config: _config,
       register: _register,

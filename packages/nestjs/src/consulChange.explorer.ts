@@ -11,13 +11,13 @@ import { ContextIdFactory, DiscoveryService, MetadataScanner, ModuleRef } from '
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options';
 import { ConsulService } from './consul.service';
-import { ConsulConfigService } from './consulConfig.service';
+import { answersAgain, ConsulConfigService } from './consulConfig.service';
 import { ConsulLeaderService } from './consulLeader.service';
 import { bindValues } from './consulValue.decorator';
 import {
   bindLeadership,
   LEADER_ONLY_METADATA,
-  type LeaderOnlyOptions,
+  type LeaderOnlyMetadata,
 } from './leaderOnly.decorator';
 import {
   CONSUL_CHANGE_METADATA,
@@ -80,13 +80,13 @@ export class ConsulChangeExplorer
       if (!instance || typeof instance !== 'object') continue;
       const prototype = Object.getPrototypeOf(instance);
       for (const name of this.scanner.getAllMethodNames(prototype)) {
-        const leaderOnly: LeaderOnlyOptions | undefined = Reflect.getMetadata(
+        const leaderOnly: LeaderOnlyMetadata | undefined = Reflect.getMetadata(
           LEADER_ONLY_METADATA,
           prototype[name],
         );
         if (leaderOnly) {
-          const { key, ...campaign } = leaderOnly;
-          this.leaders.campaign(key, campaign);
+          const { key, options, where } = leaderOnly;
+          this.leaders.join(key, options, where);
           bindLeadership(wrapper.isDependencyTreeStatic() ? instance : prototype, (k) =>
             this.leaders.isLeader(k),
           );
@@ -110,17 +110,38 @@ export class ConsulChangeExplorer
       this.logger.warn(
         `ConsulModule is imported more than once in this app: ${skipped} @OnConsulChange method(s) stay bound to the first import's client; import it once (isGlobal: true) to avoid this`,
       );
-    // A change written after bootstrap must reach the handlers: wait for each watch's first state.
-    const timeoutMs = this.options.watchReadyTimeoutMs ?? 10_000;
+    await this.firstStates();
+  }
+
+  /**
+   * A change written after bootstrap must reach the handlers: waits for each watch's first
+   * state, together (not one after another), and with `config.onUnavailable: 'start'` no
+   * longer than what is left of `config.readyTimeoutMs`, so the whole boot stays within it.
+   */
+  private async firstStates(): Promise<void> {
+    const own = this.options.watchReadyTimeoutMs ?? 10_000;
+    const left = this.config.bootTimeLeftMs();
+    if (left === undefined || left >= own) {
+      await Promise.all(
+        this.watches.map((watch) =>
+          watch
+            .ready(own)
+            .catch((error: Error) =>
+              this.logger.warn(`${error.message}; starting anyway, it keeps trying`),
+            ),
+        ),
+      );
+      return;
+    }
+    const late: Watch[] = [];
     await Promise.all(
-      this.watches.map((watch) =>
-        watch
-          .ready(timeoutMs)
-          .catch((error: Error) =>
-            this.logger.warn(`${error.message}; starting anyway, it keeps trying`),
-          ),
-      ),
+      this.watches.map((watch) => watch.ready(left).catch(() => void late.push(watch))),
     );
+    // Each of these has said why already (its "cannot reach Consul" warning): one line for all.
+    if (late.length > 0)
+      this.logger.warn(
+        `starting without the first state of ${late.length} @OnConsulChange watch(es) (${late.map((w) => w.description).join(', ')}): config.onUnavailable 'start' bounds the boot by config.readyTimeoutMs; they keep trying`,
+      );
   }
 
   private bind(wrapper: InstanceWrapper, method: string, options: OnConsulChangeOptions): void {
@@ -137,6 +158,9 @@ export class ConsulChangeExplorer
             });
             bindValues(target, this.config);
           }
+          // @ConsulValue properties must already show what the handler is told.
+          const caughtUp = this.config.caughtUp(change);
+          if (caughtUp) await caughtUp;
           await target[method](change);
         } catch (error) {
           this.logger.error(
@@ -148,6 +172,10 @@ export class ConsulChangeExplorer
     );
     watch.on('error', (error) =>
       this.logger.warn(`watch ${watch.description} for ${label}: ${error.message}`),
+    );
+    // The warning above must not stay the last word once Consul is back.
+    watch.on('recovered', ({ downMs }) =>
+      this.logger.log(`watch ${watch.description} for ${label}: ${answersAgain(downMs)}`),
     );
     this.watches.push(watch);
   }

@@ -1,4 +1,4 @@
-import type { ConfigChangeEvent, DecodeError, LiveConfig } from '@consul-watch/core';
+import type { ConfigChangeEvent, DecodeError, LiveConfig, WatchChange } from '@consul-watch/core';
 import {
   Inject,
   Injectable,
@@ -7,9 +7,15 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { Observable } from 'rxjs';
+import { ConfigCatchUp } from './configCatchUp';
 import { type ConsulModuleOptions, MODULE_OPTIONS_TOKEN } from './consul.options';
 import { ConsulService } from './consul.service';
 import { liveSources } from './consulValue.decorator';
+
+/** The line that follows a "cannot reach Consul" warning once Consul is back, as core words it. */
+export function answersAgain(downMs: number): string {
+  return `Consul answers again after ${(downMs / 1000).toFixed(1)} s`;
+}
 
 /**
  * The live config from Consul, as @nestjs/config's ConfigService feels: `get(path, default)`
@@ -22,6 +28,8 @@ export class ConsulConfigService<T = Record<string, unknown>>
 {
   private readonly logger = new Logger('ConsulConfig');
   private readonly live: LiveConfig<T> | undefined;
+  private bootDeadline: number | undefined;
+  private readonly catchUp: ConfigCatchUp | undefined;
 
   constructor(
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: ConsulModuleOptions,
@@ -43,20 +51,49 @@ export class ConsulConfigService<T = Record<string, unknown>>
       ...(section.schema ? { schema: section.schema as never } : {}),
       ...(section.lastKnownGoodFile ? { lastKnownGoodFile: section.lastKnownGoodFile } : {}),
     });
+    const where = layers
+      .map((l) => (typeof l === 'string' ? l : 'prefix' in l ? l.prefix : l.key))
+      .join(', ');
+    this.catchUp = new ConfigCatchUp(consul.client, layers, section.schema !== undefined, (m) =>
+      this.logger.warn(m),
+    );
     this.live.on('error', (error) => this.logger.warn(error.message));
+    this.live.on('recovered', ({ downMs }) =>
+      this.logger.log(`config from ${where}: ${answersAgain(downMs)}`),
+    );
     liveSources.add(this);
   }
 
   async onModuleInit(): Promise<void> {
     if (!this.live) return;
     const section = this.options.config!;
+    const timeoutMs = section.readyTimeoutMs ?? 10_000;
+    if (section.onUnavailable === 'start') this.bootDeadline = performance.now() + timeoutMs;
     try {
-      await this.live.ready(section.readyTimeoutMs ?? 10_000);
+      await this.live.ready(timeoutMs);
     } catch (error) {
       if (section.onUnavailable === 'start')
         this.logger.warn(`starting without config: ${(error as Error).message}`);
       else throw error;
     }
+  }
+
+  /**
+   * @internal with `onUnavailable: 'start'`, what is left of `readyTimeoutMs` since module init
+   * began, ms: the whole boot waits no longer than that, @OnConsulChange watches included.
+   */
+  bootTimeLeftMs(): number | undefined {
+    return this.bootDeadline === undefined
+      ? undefined
+      : Math.max(0, this.bootDeadline - performance.now());
+  }
+
+  /**
+   * @internal before an @OnConsulChange handler runs: undefined when the config already holds
+   * `change`, else a promise that resolves when it does, so @ConsulValue properties show it.
+   */
+  caughtUp(change: WatchChange): Promise<void> | undefined {
+    return this.catchUp?.caughtUp(change);
   }
 
   /** The value at a dot path (`db.pool.size`), or `fallback`. */
@@ -100,6 +137,7 @@ export class ConsulConfigService<T = Record<string, unknown>>
 
   async onApplicationShutdown(): Promise<void> {
     liveSources.delete(this);
+    await this.catchUp?.close();
     await this.live?.close();
   }
 }

@@ -1,5 +1,6 @@
 import type { CheckState, Consistency, WatchSpec } from '@consul-watch/core';
 import { InvalidInputError } from '@consul-watch/core';
+import { checkOptionNames } from '@consul-watch/core/internal';
 
 interface Common {
   /** Also call the method once at start with the current state. Default false. */
@@ -23,6 +24,29 @@ export type OnConsulChangeOptions = Common &
 
 export const CONSUL_CHANGE_METADATA = 'consul-watch:on-change';
 
+const COMMON = ['initial', 'datacenter', 'token', 'consistency'];
+/** The names each form takes besides the common ones, by the name that picks the form. */
+const FORMS: Record<string, readonly string[]> = {
+  key: ['key'],
+  prefix: ['prefix'],
+  service: ['service', 'tag', 'passingOnly'],
+  services: ['services'],
+  nodes: ['nodes'],
+  checks: ['checks'],
+  event: ['event', 'replay'],
+};
+const ALL = [...COMMON, ...new Set(Object.values(FORMS).flat())];
+
+/** A name of another form (`passingOnly` beside `key`) would be dropped in silence: refuse it. */
+function checkFormNames(options: object, form: keyof typeof FORMS): void {
+  const known = [...COMMON, ...FORMS[form]!];
+  for (const name of Object.keys(options))
+    if (!known.includes(name))
+      throw new InvalidInputError(
+        `@OnConsulChange({ ${form} }): option '${name}' does not go with '${form}'; it takes ${known.join(', ')}`,
+      );
+}
+
 /** The core watch spec for decorator options. */
 export function toWatchSpec(options: OnConsulChangeOptions): WatchSpec {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -31,6 +55,7 @@ export function toWatchSpec(options: OnConsulChangeOptions): WatchSpec {
       `@OnConsulChange needs an options object naming one watch, such as { key: 'app/flag' } or { service: 'web' }; got ${got}`,
     );
   }
+  checkOptionNames(options, ALL, '@OnConsulChange');
   const {
     initial: _initial,
     datacenter,
@@ -44,6 +69,10 @@ export function toWatchSpec(options: OnConsulChangeOptions): WatchSpec {
     ...(consistency ? { consistency } : {}),
   };
   const f = form as Record<string, unknown>;
+  const picked = Object.keys(FORMS).find((name) => name in f);
+  if (picked) checkFormNames(options, picked);
+  if (f.checks && typeof f.checks === 'object')
+    checkOptionNames(f.checks, ['service', 'state'], '@OnConsulChange checks');
   if ('key' in f) return { ...settings, type: 'key', key: f.key as string };
   if ('prefix' in f) return { ...settings, type: 'keyprefix', prefix: f.prefix as string };
   if ('service' in f) {

@@ -1564,6 +1564,36 @@ describe('nestjs: decorator options', () => {
       apply: () => ConsulValue(5 as never),
       expected: invalid("@ConsulValue needs a dot path such as 'db.pool.size', got 5"),
     },
+    {
+      name: '@OnConsulChange({ kye }) (misspelt)',
+      apply: () => OnConsulChange({ kye: 'app/flag' } as never),
+      expected: invalid("@OnConsulChange: unknown option 'kye': did you mean 'key'?"),
+    },
+    {
+      name: '@OnConsulChange({ key, passingOnly }) (an option of another form)',
+      apply: () => OnConsulChange({ key: 'app/flag', passingOnly: true } as never),
+      expected: invalid("@OnConsulChange({ key }): option 'passingOnly' does not go with 'key'"),
+    },
+    {
+      name: '@OnConsulChange({ checks: { servce } })',
+      apply: () => OnConsulChange({ checks: { servce: 'web' } } as never),
+      expected: invalid("@OnConsulChange checks: unknown option 'servce': did you mean 'service'?"),
+    },
+    {
+      name: '@OnConsulChange({ key, tokn }) names the option, never a value',
+      apply: () => OnConsulChange({ key: 'app/flag', tokn: SECRET_TOKEN } as never),
+      expected: invalid("unknown option 'tokn': did you mean 'token'?", [SECRET_TOKEN]),
+    },
+    {
+      name: '@LeaderOnly({ key, ttlMS }) (misspelt)',
+      apply: () => LeaderOnly({ key: 'jobs/a', ttlMS: 10_000 } as never),
+      expected: invalid(`@LeaderOnly("jobs/a"): unknown option 'ttlMS': did you mean 'ttlMs'?`),
+    },
+    {
+      name: '@LeaderOnly({ key, lockdelay }) (misspelt)',
+      apply: () => LeaderOnly({ key: 'jobs/a', lockdelay: 0 } as never),
+      expected: invalid("unknown option 'lockdelay': did you mean 'lockDelayMs'?"),
+    },
   ];
   table(rows, async (row) => {
     expectTyped(await caught(row.apply), row.expected);
@@ -1601,7 +1631,79 @@ describe('nestjs: ConsulModule bootstrap with bad options', () => {
     {
       name: 'forRoot: config section with no prefix or layers',
       options: () => ({ address: dev.address, config: {} }),
-      expected: invalid('liveConfig needs at least one layer'),
+      expected: invalid(
+        "ConsulModule config names nothing to read: give config.prefix (a folder of keys, such as 'config/my-app/') or config.layers",
+      ),
+    },
+    {
+      name: 'forRoot: config: { prefix: [] }',
+      options: () => ({ address: dev.address, config: { prefix: [] } }),
+      expected: invalid('ConsulModule config names nothing to read'),
+    },
+    {
+      name: 'forRoot: config.layers a string',
+      options: () => ({ address: dev.address, config: { layers: 'config/app/' as never } }),
+      expected: invalid(`ConsulModule config.layers must be a list`),
+    },
+    {
+      name: 'forRoot: config.prefix a number',
+      options: () => ({ address: dev.address, config: { prefix: 5 as never } }),
+      expected: invalid('ConsulModule config.prefix must be a folder of keys'),
+    },
+    {
+      name: 'forRoot: adress (misspelt)',
+      options: () => ({ adress: dev.address }) as never,
+      expected: invalid("ConsulModule: unknown option 'adress': did you mean 'address'?"),
+    },
+    {
+      name: 'forRoot: config: { prefx } (misspelt)',
+      options: () => ({ address: dev.address, config: { prefx: 'config/app/' } }) as never,
+      expected: invalid("ConsulModule config: unknown option 'prefx': did you mean 'prefix'?"),
+    },
+    {
+      name: 'forRoot: watch: { waitMS } (misspelt)',
+      options: () => ({ address: dev.address, watch: { waitMS: 1000 } }) as never,
+      expected: invalid("ConsulModule watch: unknown option 'waitMS': did you mean 'waitMs'?"),
+    },
+    {
+      name: 'forRoot: availability: { probeMaxMS } (misspelt)',
+      options: () => ({ address: dev.address, availability: { probeMaxMS: 10 } }) as never,
+      expected: invalid(
+        "ConsulModule availability: unknown option 'probeMaxMS': did you mean 'probeMaxMs'?",
+      ),
+    },
+    {
+      name: 'forRoot: register: { nmae } (misspelt)',
+      options: () => ({ address: dev.address, register: { nmae: 'web' } }) as never,
+      expected: invalid("ConsulModule register: unknown option 'nmae': did you mean 'name'?"),
+    },
+    {
+      name: 'forRoot: config.readyTimeoutMs "3000" (a string)',
+      options: () =>
+        ({ address: dev.address, config: { prefix: 'a/', readyTimeoutMs: '3000' } }) as never,
+      expected: invalid(
+        'ConsulModule config.readyTimeoutMs must be a number of milliseconds, 0 or more (default 10000), got "3000"',
+      ),
+    },
+    {
+      name: 'forRoot: config.readyTimeoutMs -1',
+      options: () => ({ address: dev.address, config: { prefix: 'a/', readyTimeoutMs: -1 } }),
+      expected: invalid(
+        'ConsulModule config.readyTimeoutMs must be a number of milliseconds, 0 or more (default 10000), got -1',
+      ),
+    },
+    {
+      name: 'forRoot: watchReadyTimeoutMs "3000" (a string)',
+      options: () => ({ address: dev.address, watchReadyTimeoutMs: '3000' }) as never,
+      expected: invalid(
+        'ConsulModule watchReadyTimeoutMs must be a number of milliseconds, 0 or more (default 10000), got "3000"',
+      ),
+    },
+    {
+      name: "forRoot: config.onUnavailable 'Start'",
+      options: () =>
+        ({ address: dev.address, config: { prefix: 'a/', onUnavailable: 'Start' } }) as never,
+      expected: invalid(`ConsulModule config.onUnavailable must be 'fail' or 'start', got "Start"`),
     },
     {
       name: "forRoot: config prefix with a leading '/'",
@@ -1646,6 +1748,24 @@ describe('nestjs: ConsulModule bootstrap with bad options', () => {
         return [AbsListener];
       },
       expected: invalid(`prefix "/abs/" must not begin with '/'`),
+    },
+    {
+      name: '@LeaderOnly on two methods giving one key different options',
+      options: () => ({ address: dev.address }),
+      providers: () => {
+        const key = `bad-input-${RUN}/leader-two`;
+        @Injectable()
+        class TwoLeaders {
+          @LeaderOnly({ key, ttlMs: 10_000 })
+          one() {}
+          @LeaderOnly({ key, ttlMs: 20_000 })
+          two() {}
+        }
+        return [TwoLeaders];
+      },
+      expected: invalid(
+        /is given two different option sets: \{ ttlMs: 10000 \} by @LeaderOnly on TwoLeaders\.one, and \{ ttlMs: 20000 \} by @LeaderOnly on TwoLeaders\.two/,
+      ),
     },
     {
       name: "forRoot: config prefix ['ok/', '/bad/'] leaves no watch running",
