@@ -1,0 +1,93 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startDevServer } from '@consul-watch/dev-server';
+import { startFaultProxy } from '@consul-watch/dev-server/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { record, uniquePrefix } from '../test/helpers';
+import { createConsulWatch } from './consulWatch';
+import { ConsulUnavailableError } from './errors';
+
+// These need proxies between core and the agent, so they run on the embedded dev-server even
+// when CONSUL_HTTP_ADDR is set.
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const done of cleanup.splice(0).reverse()) await done();
+});
+
+/** A proxy that forwards every request to `target` and keeps its URL and headers. */
+async function sniffingProxy(target: string) {
+  const [host, port] = target.split(':');
+  const seen: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push({ url: req.url ?? '', headers: { ...req.headers } });
+    const out = request(
+      { host, port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) out.destroy();
+    });
+    req.pipe(out);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+describe('the transport', () => {
+  it('sends the token in the X-Consul-Token header of every request and never in a URL', async () => {
+    const token = 'tok-3f1a9c0e-sniffed';
+    const dev = await startDevServer({ aclToken: token });
+    cleanup.push(() => dev.close());
+    const proxy = await sniffingProxy(dev.address);
+    const client = createConsulWatch({ address: proxy.address, token });
+    cleanup.push(() => client.close());
+    const prefix = uniquePrefix('sniff');
+    const r = record(client.watch({ type: 'keyprefix', prefix }));
+    await r.until((c) => c.initial);
+    await client.kv.put(`${prefix}a`, '1');
+    await r.until((c) => c.entries.has(`${prefix}a`));
+    expect(await client.kv.getString(`${prefix}a`)).toBe('1');
+    await client.kv.txn([{ verb: 'get', key: `${prefix}a` }]);
+    await client.kv.delete(`${prefix}a`);
+    await client.ping();
+    expect(proxy.seen.length).toBeGreaterThanOrEqual(6);
+    for (const { url, headers } of proxy.seen) {
+      expect(url).not.toContain(token);
+      expect(url).not.toMatch(/[?&]token=/);
+      expect(headers['x-consul-token']).toBe(token);
+    }
+  });
+
+  it('sends an idempotent request again once when its reused keep-alive socket was closed, and a cas write never', async () => {
+    const dev = await startDevServer();
+    cleanup.push(() => dev.close());
+    const proxy = await startFaultProxy(dev.address);
+    cleanup.push(() => proxy.close());
+    const client = createConsulWatch({ address: proxy.address });
+    cleanup.push(() => client.close());
+    const key = `${uniquePrefix('reset')}k`;
+    await client.kv.put(key, 'v1');
+    // The next request's connection is closed as soon as it arrives, with no answer.
+    proxy.resetNext(1);
+    const before = proxy.requests;
+    expect(await client.kv.getString(key)).toBe('v1');
+    expect(proxy.requests - before).toBe(2);
+    // A check-and-set write may have been applied: it is not sent twice.
+    const entry = await client.kv.getEntry(key);
+    proxy.resetNext(1);
+    const cas = await client.kv.put(key, 'v2', { cas: entry!.modifyIndex }).catch((e) => e);
+    expect(cas).toBeInstanceOf(ConsulUnavailableError);
+    expect(await client.kv.getString(key)).toBe('v1');
+  });
+});
