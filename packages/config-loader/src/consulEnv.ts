@@ -10,7 +10,12 @@ import {
   type Logger,
   silentLogger,
 } from '@consul-watch/core';
-import { writeFileAtomic } from '@consul-watch/core/internal';
+import {
+  checkClientOptionNames,
+  checkOptionNames,
+  namesOf,
+  writeFileAtomic,
+} from '@consul-watch/core/internal';
 import { parseDotenv } from './dotenv';
 import { mapEntries, type NameOptions } from './envNames';
 import { expandValues } from './expand';
@@ -45,6 +50,22 @@ export interface ConsulEnvResult {
 }
 
 const LKG_VERSION = 1;
+
+const ENV_OPTIONS = namesOf<ConsulEnvOptions>({
+  prefix: true,
+  override: true,
+  dotenvFile: true,
+  expand: true,
+  lastKnownGoodFile: true,
+  client: true,
+  connection: true,
+  env: true,
+  logger: true,
+  separator: true,
+  uppercase: true,
+  sanitize: true,
+  transform: true,
+});
 
 export function normalisePrefix(prefix: unknown): string {
   if (typeof prefix !== 'string' || prefix.trim() === '') {
@@ -90,7 +111,9 @@ export function checkOptions(
       `${caller} needs an options object: a prefix is required, such as { prefix: "app/env/" }`,
     );
   }
-  const { dotenvFile } = options as ConsulEnvOptions;
+  checkOptionNames(options, ENV_OPTIONS, caller);
+  const { dotenvFile, connection } = options as ConsulEnvOptions;
+  if (connection !== undefined) checkClientOptionNames(connection, `${caller} connection`);
   if (dotenvFile !== undefined && typeof dotenvFile !== 'string') {
     throw new InvalidInputError(
       `${caller} dotenvFile must be the path of a .env file (a string), got ${dotenvFile === null ? 'null' : typeof dotenvFile}`,

@@ -6,6 +6,7 @@ import {
   TimeoutError,
   type WatchStatus,
 } from '@consul-watch/core';
+import { checkNumberTypes } from '@consul-watch/core/internal';
 import {
   applyValues,
   type ConsulEnvOptions,
@@ -109,6 +110,7 @@ export function watchConsulEnv(options: ConsulEnvOptions): ConsulEnvWatch {
 
   const handle: ConsulEnvWatch = {
     async ready(timeoutMs) {
+      checkNumberTypes({ timeoutMs }, ['timeoutMs'], 'watchConsulEnv ready()');
       if (timeoutMs === undefined) {
         await applied;
         return current;

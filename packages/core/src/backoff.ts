@@ -1,3 +1,5 @@
+import { namesOf } from './optionNames';
+
 export interface BackoffOptions {
   /** First retry delay ceiling, ms. Default 100. */
   baseMs?: number;
@@ -6,6 +8,8 @@ export interface BackoffOptions {
   /** Delay after a 403 or 400, which retrying fast cannot fix, ms. Default 30 000. */
   slowMs?: number;
 }
+
+export const BACKOFF_OPTIONS = namesOf<BackoffOptions>({ baseMs: true, maxMs: true, slowMs: true });
 
 export const DEFAULT_BACKOFF: Required<BackoffOptions> = {
   baseMs: 100,

@@ -34,6 +34,14 @@ Options:
   --once             hand over the state found at start, then exit
 Without a handler, each change is printed as one line of JSON.`;
 
+/** The flags a type cannot go without (one of them), named as the user types them. */
+const NEEDS: Record<string, string[]> = {
+  key: ['key'],
+  keyprefix: ['prefix'],
+  service: ['service'],
+  checks: ['service', 'state'],
+};
+
 async function main(): Promise<void> {
   const cli = parseCommandLine('consul-watch', usage, {
     type: { type: 'string' },
@@ -63,6 +71,12 @@ async function main(): Promise<void> {
   const type = Object.hasOwn(watchTypes, v.type as string)
     ? watchTypes[v.type as WatchTypeName]
     : undefined;
+  const needs = NEEDS[v.type as string];
+  if (type && needs && !needs.some((flag) => v[flag] !== undefined)) {
+    fail(
+      `--type ${v.type} needs ${needs.map((flag) => `--${flag} ${flag.toUpperCase()}`).join(' or ')}`,
+    );
+  }
   if (v.filter !== undefined && type && !type.filterable) {
     fail(`--filter works with --type services, nodes, service or checks, not ${v.type}`);
   }

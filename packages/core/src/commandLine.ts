@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { ConnectionOptions } from './connection';
+import { closestName } from './optionNames';
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
 
@@ -11,6 +12,19 @@ export interface CommandLine {
   usageError(message: string): never;
   /** Connection options from `--http-addr` and `--token-file` (the rest from Consul's env variables). */
   connection(): ConnectionOptions;
+}
+
+/**
+ * parseArgs' text for an unknown flag speaks of positional arguments; a misspelt flag is far
+ * likelier, so the message names the closest flag there is.
+ */
+function unknownFlag(error: unknown, flags: string[]): string | undefined {
+  if ((error as { code?: string }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return undefined;
+  const given = /Unknown option '(-{1,2})([^'=]+)/.exec((error as Error).message);
+  if (!given) return undefined;
+  const [, dashes, name] = given as unknown as [string, string, string];
+  const close = dashes === '--' || name.length > 1 ? closestName(name, flags) : undefined;
+  return `unknown option ${dashes}${name} (${close ? `did you mean --${close}?` : 'see the options below'})`;
 }
 
 /**
@@ -29,21 +43,20 @@ export function parseCommandLine(
     console.error(`${name}: ${message}\n\n${usage}`);
     process.exit(2);
   };
+  const flags = {
+    ...options,
+    'http-addr': { type: 'string' },
+    'token-file': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } satisfies ParseArgsConfig['options'];
   let parsed: { values: FlagValues; positionals: string[] };
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        ...options,
-        'http-addr': { type: 'string' },
-        'token-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }) as { values: FlagValues; positionals: string[] };
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: flags }) as {
+      values: FlagValues;
+      positionals: string[];
+    };
   } catch (error) {
-    return usageError((error as Error).message);
+    return usageError(unknownFlag(error, Object.keys(flags)) ?? (error as Error).message);
   }
   if (parsed.values.help) {
     console.log(usage);

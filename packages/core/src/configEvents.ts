@@ -2,6 +2,8 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { pickPaths } from './configTree';
 import { InvalidInputError } from './errors';
 import type { ConfigChangeEvent, LiveConfig } from './liveConfig';
+import { checkOptionNames, namesOf } from './optionNames';
+import { positiveMs } from './optionValues';
 
 export interface ConfigEventsOptions {
   /** Dot paths that may leave the server; nothing else is ever sent. */
@@ -31,6 +33,12 @@ export interface ConfigEvents {
   close(): void;
 }
 
+const EVENTS_OPTIONS = namesOf<ConfigEventsOptions>({
+  expose: true,
+  heartbeatMs: true,
+  retryMs: true,
+});
+
 const touches = (changed: string, exposed: string) =>
   changed === exposed || changed.startsWith(`${exposed}.`) || exposed.startsWith(`${changed}.`);
 
@@ -40,6 +48,8 @@ const touches = (changed: string, exposed: string) =>
  * its socket is full, only the latest state waits. `name` is the front door, for the message.
  */
 export function configEvents(name: string, options: ConfigEventsOptions): ConfigEvents {
+  if (options !== null && typeof options === 'object')
+    checkOptionNames(options, EVENTS_OPTIONS, name);
   const expose = options?.expose;
   if (
     !Array.isArray(expose) ||
@@ -51,8 +61,8 @@ export function configEvents(name: string, options: ConfigEventsOptions): Config
     );
   }
   const paths = [...expose];
-  const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const retryMs = options.retryMs ?? 2_000;
+  const heartbeatMs = positiveMs(name, 'heartbeatMs', options.heartbeatMs, 15_000);
+  const retryMs = positiveMs(name, 'retryMs', options.retryMs, 2_000);
   const streams = new Set<() => void>();
 
   function open<T>(

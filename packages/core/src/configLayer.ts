@@ -1,7 +1,7 @@
 import { checkFormat, decodeValue, formatOfKey, type ValueFormat } from './codec';
 import { type ConfigObject, deepFreeze, isPlainObject, topKeysChanged } from './configTree';
 import { type ConsulWatchError, DecodeError, InvalidInputError } from './errors';
-import { describeValue } from './handlers/validate';
+import { describeValue } from './messageText';
 import { validateKey } from './keys';
 import type { KvEntry } from './kv';
 import { LayerTree } from './layerTree';

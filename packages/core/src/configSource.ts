@@ -1,8 +1,16 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { ConfigLayer, TreeFormat } from './configLayer';
-import { type ConsulWatch, type ConsulWatchOptions, createConsulWatch } from './consulWatch';
+import {
+  type ConsulWatch,
+  type ConsulWatchOptions,
+  checkClientOptionNames,
+  createConsulWatch,
+} from './consulWatch';
 import { InvalidInputError } from './errors';
 import type { LiveConfig } from './liveConfig';
+import { describeValue } from './messageText';
+import { checkOptionNames, namesOf } from './optionNames';
+import { checkNumberTypes } from './optionValues';
 
 /**
  * What the web adapters (Express middleware, Fastify plugin) take to find their live config:
@@ -54,13 +62,16 @@ function notReadyBody(detail?: string): NotReadyBody {
   };
 }
 
-/** What a bad option value is, for a message: its type (a number as it is), never a content that may be secret. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number') return String(value);
-  return typeof value === 'object' ? 'an object of another kind' : `a ${typeof value}`;
-}
+const SOURCE_OPTIONS = namesOf<ConfigSourceOptions<unknown>>({
+  config: true,
+  client: true,
+  connection: true,
+  layers: true,
+  format: true,
+  schema: true,
+  lastKnownGoodFile: true,
+  waitForReadyMs: true,
+});
 
 const hasMethods = (value: unknown, ...names: string[]): boolean =>
   typeof value === 'object' &&
@@ -94,10 +105,22 @@ export function openConfigSource<T>(
       `${needs}; got ${describeValue(options)} instead of an options object`,
     );
   }
+  checkOptionNames(
+    options,
+    takesConfig ? SOURCE_OPTIONS : SOURCE_OPTIONS.filter((n) => n !== 'config'),
+    name,
+  );
+  checkNumberTypes(options, ['waitForReadyMs'], name);
+  if (options.connection !== undefined)
+    checkClientOptionNames(options.connection, `${name} connection`);
+  if (options.layers !== undefined && !Array.isArray(options.layers))
+    throw new InvalidInputError(
+      `${name} layers must be an array of layers, such as { layers: ["config/my-app/"] }, got ${describeValue(options.layers)}`,
+    );
   const waitMs = options.waitForReadyMs ?? 0;
   if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
     throw new InvalidInputError(
-      `${name} waitForReadyMs must be 0 or more milliseconds (a finite number), got ${typeof waitMs === 'string' ? JSON.stringify(waitMs) : describeValue(waitMs)}`,
+      `${name} waitForReadyMs must be 0 or more milliseconds (a finite number), got ${describeValue(waitMs)}`,
     );
   }
   const given = options.client ?? undefined;

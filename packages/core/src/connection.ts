@@ -2,8 +2,9 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { InvalidInputError } from './errors';
-import { urlForMessage } from './handlers/validate';
 import { type Logger, silentLogger } from './logger';
+import { urlForMessage } from './messageText';
+import { namesOf } from './optionNames';
 
 export type Consistency = 'default' | 'stale' | 'consistent';
 
@@ -30,6 +31,20 @@ export interface ConnectionOptions {
   prefix?: string;
   logger?: Logger;
 }
+
+export const CONNECTION_OPTIONS = namesOf<ConnectionOptions>({
+  address: true,
+  token: true,
+  datacenter: true,
+  secure: true,
+  verify: true,
+  ca: true,
+  cert: true,
+  key: true,
+  consistency: true,
+  prefix: true,
+  logger: true,
+});
 
 export interface Connection {
   baseUrl: string;
@@ -193,6 +208,19 @@ export function resolveConnection(
       'address must not carry credentials; pass the ACL token as the token option or CONSUL_HTTP_TOKEN',
     );
   }
+  // Consul serves its API at /v1/ from the root; a path here would be put before /v1/ and
+  // every read would be a 404, which reads as a missing key. A query or fragment has no use.
+  const extra = [
+    url.pathname !== '/' && url.pathname !== '' ? `a path (${url.pathname})` : '',
+    url.search !== '' || rawAddress.includes('?') ? 'a query' : '',
+    url.hash !== '' || rawAddress.includes('#') ? 'a fragment' : '',
+  ].filter(Boolean);
+  if (extra.length > 0) {
+    const name = options.address !== undefined ? 'address' : 'CONSUL_HTTP_ADDR';
+    throw new InvalidInputError(
+      `${name} ${shown} has ${extra.join(' and ')}: give the agent's scheme, host and port only, such as ${JSON.stringify(`${url.protocol}//${url.host}`)}; consul-watch adds /v1/ itself`,
+    );
+  }
   const consistency = options.consistency ?? 'default';
   if (!['default', 'stale', 'consistent'].includes(consistency)) {
     throw new InvalidInputError(
@@ -219,7 +247,7 @@ export function resolveConnection(
   if (key) tls.key = key;
   const token = checkToken(options.token ?? (env.CONSUL_HTTP_TOKEN || undefined), 'connection');
   return {
-    baseUrl: `${url.protocol}//${url.host}${url.pathname.replace(/\/$/, '')}/v1`,
+    baseUrl: `${url.protocol}//${url.host}/v1`,
     secure,
     display: `${url.protocol}//${url.host}`,
     token,

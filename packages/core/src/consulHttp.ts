@@ -53,6 +53,43 @@ const CHECK_ADDRESS: Record<Connection['addressFrom'], string> = {
     'Is an agent running there? No address was given: set CONSUL_HTTP_ADDR or the address option.',
 };
 
+/** What an answer carries that tells a missing key from a path with no endpoint. */
+interface Answer {
+  statusCode?: number;
+  body?: unknown;
+  headers?: Record<string, string | string[] | undefined>;
+  req?: { path?: string };
+}
+
+/** A request path as the user knows it (`/v1/kv/app/db`, not `app%2Fdb`). */
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * The path (without its query) of a 404 that is not Consul's "no such key": a path with no
+ * endpoint (Consul's and the dev-server's "Unknown endpoint" text), or a KV read answered without
+ * X-Consul-Index, which Consul sends with every KV answer, missing keys included (so something
+ * other than Consul answered). Undefined for any other answer.
+ */
+function unknownEndpoint(answer: Answer): string | undefined {
+  if (answer.statusCode !== 404) return undefined;
+  const path = decodePath((answer.req?.path ?? '').split('?')[0] ?? '');
+  const body = answer.body;
+  const text = Buffer.isBuffer(body)
+    ? body.toString('utf8', 0, 100)
+    : typeof body === 'string'
+      ? body
+      : '';
+  if (text.startsWith('Unknown endpoint')) return path || text.slice('Unknown endpoint '.length);
+  if (/\/v1\/kv\//.test(path) && answer.headers?.['x-consul-index'] === undefined) return path;
+  return undefined;
+}
+
 /** What the `consul` client takes as `ctx`: it aborts the request in flight on 'cancel'. */
 export type CancelContext = EventEmitter & { includeResponse: boolean };
 
@@ -171,10 +208,14 @@ export class ConsulHttp {
   readonly client: AnyClient;
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly transport: Transport;
+  /** `/v1`: what every API path is under. */
+  private readonly basePath: string;
 
   constructor(readonly connection: Connection) {
+    const base = new URL(connection.baseUrl);
+    this.basePath = base.pathname.replace(/\/$/, '');
     this.transport = new Transport({
-      origin: connection.display,
+      origin: base.origin,
       ...(connection.secure ? { tls: connection.tls } : {}),
     });
     this.agent = connection.secure
@@ -258,10 +299,11 @@ export class ConsulHttp {
         ? () => owner.current?.abort(signal.reason)
         : undefined;
     if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
+    const path = query === '' ? this.basePath + api.path : `${this.basePath}${api.path}?${query}`;
     const sent = this.transport.send(
       {
         method: api.method ?? 'GET',
-        path: query === '' ? `/v1${api.path}` : `/v1${api.path}?${query}`,
+        path,
         headers: token ? { 'x-consul-token': token } : undefined,
         body:
           body === undefined || typeof body === 'string' || Buffer.isBuffer(body)
@@ -275,7 +317,7 @@ export class ConsulHttp {
       (res) => {
         watch?.end();
         if (onAbort) signal!.removeEventListener('abort', onAbort);
-        return this.answer<T>(what, settings, api, res);
+        return this.answer<T>(what, settings, api, path, res);
       },
       (error: unknown) => {
         watch?.end();
@@ -299,6 +341,7 @@ export class ConsulHttp {
     what: string,
     settings: CallSettings,
     api: ApiRequest,
+    path: string,
     res: WireResponse,
   ): ConsulResponse<T> {
     const { status } = res;
@@ -336,7 +379,15 @@ export class ConsulHttp {
       }
       return { body: body as T, status, index };
     }
-    if (status === 404 && text === '') return { body: undefined, status, index };
+    if (status === 404) {
+      this.refuseUnknownEndpoint(what, {
+        statusCode: 404,
+        body: text,
+        headers: res.headers,
+        req: { path },
+      });
+      if (text === '') return { body: undefined, status, index };
+    }
     throw this.translate(what, { response: { statusCode: status, body: text } }, settings.filter);
   }
 
@@ -386,6 +437,7 @@ export class ConsulHttp {
         watch?.end();
         if (listen) signal.removeEventListener('abort', onAbort);
         const [res, body] = result as [IncomingMessage & { statusCode: number }, T?];
+        if (res.statusCode === 404) this.refuseUnknownEndpoint(what, res as Answer);
         const header = res.headers['x-consul-index'];
         return {
           body,
@@ -401,6 +453,7 @@ export class ConsulHttp {
         if (signal?.aborted || isAbort(error)) throw signal?.reason ?? error;
         const response = (error as { response?: { statusCode: number; body: T } }).response;
         if (response && settings.acceptStatus?.includes(response.statusCode)) {
+          this.refuseUnknownEndpoint(what, response as Answer);
           const accepted = response.statusCode === 404 ? undefined : response.body;
           return { body: accepted, status: response.statusCode, index: undefined };
         }
@@ -410,6 +463,16 @@ export class ConsulHttp {
           Object.defineProperty(translated, 'resetCode', { value: code });
         throw translated;
       },
+    );
+  }
+
+  /** Throws when a 404 comes from a path with no endpoint: never read as a missing key. */
+  private refuseUnknownEndpoint(what: string, answer: Answer): void {
+    const path = unknownEndpoint(answer);
+    if (path === undefined) return;
+    throw new ConsulRequestError(
+      `${what}: ${this.connection.display} has no endpoint ${path} (it answered 404 without Consul's index, or "Unknown endpoint"). Its address must be a Consul agent's scheme, host and port only, such as http://127.0.0.1:8500; check that nothing in front of it rewrites paths.`,
+      404,
     );
   }
 

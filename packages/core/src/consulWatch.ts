@@ -5,17 +5,20 @@ import {
   DEFAULT_AVAILABILITY,
 } from './availability';
 import { type ConfigObject } from './configTree';
-import { type ConnectionOptions, resolveConnection } from './connection';
+import { CONNECTION_OPTIONS, type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
 import { ConsulUnavailableError, InvalidInputError } from './errors';
 import type { WatchHealth } from './health';
-import { checkHoldOptions } from './hold';
+import { checkHoldOptions, type HoldOptions } from './hold';
 import { validateKey } from './keys';
 import { KvClient } from './kv';
 import { type LeaderCallbacks, LeaderElection } from './leader';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
 import { type ConsulLock, KvLock, type LockOptions } from './lock';
+import { describeValue } from './messageText';
 import { recordMetrics } from './metrics';
+import { checkOptionNames, namesOf } from './optionNames';
+import { checkNumberTypes } from './optionValues';
 import {
   registerService,
   type ServiceRegistration,
@@ -28,11 +31,11 @@ import {
   openSession,
   type SessionOptions,
 } from './session';
-import { checkEngine, type EngineOptions } from './sharedWatch';
+import { checkEngine, ENGINE_OPTIONS, type EngineOptions } from './sharedWatch';
 import { UnheardOutage } from './unheard';
 import { Watch, type WatchOptions } from './watch';
 import { WatchHub } from './watchHub';
-import type { WatchChange, WatchSpec } from './watchTypes';
+import { WATCH_SETTINGS, type WatchChange, type WatchSpec, watchTypes } from './watchTypes';
 
 export interface ConsulWatchOptions extends ConnectionOptions {
   /** Defaults for every watch's blocking query. */
@@ -109,16 +112,74 @@ export interface ConsulWatch {
   close(): Promise<void>;
 }
 
-const ENGINE_KEYS = [
-  'waitMs',
-  'maxRequestsPerSecond',
-  'burst',
-  'backoff',
-  'minIntervalMs',
-] as const;
+/** The engine's options, and the one it refuses with a message naming its replacement. */
+const ENGINE_KEYS = [...ENGINE_OPTIONS, 'minIntervalMs'];
+
+const SESSION_NUMBERS = ['ttlMs', 'lockDelayMs'];
+const HOLD_NUMBERS = ['ttlMs', 'lockDelayMs', 'waitMs', 'retryMs'];
+
+const CLIENT_OPTIONS = [...CONNECTION_OPTIONS, 'watch', 'availability'];
+
+const AVAILABILITY_OPTIONS = namesOf<AvailabilityOptions>({
+  probeMinMs: true,
+  probeMaxMs: true,
+  probeTimeoutMs: true,
+  releaseSpreadMs: true,
+});
+
+const SESSION_OPTIONS = namesOf<SessionOptions>({
+  name: true,
+  ttlMs: true,
+  behavior: true,
+  lockDelayMs: true,
+  checks: true,
+});
+
+const HOLD_OPTIONS = namesOf<HoldOptions>({
+  value: true,
+  session: true,
+  sessionName: true,
+  ttlMs: true,
+  lockDelayMs: true,
+  waitMs: true,
+  retryMs: true,
+});
+
+const LEADER_CALLBACKS = namesOf<LeaderCallbacks>({ onElected: true, onDemoted: true });
+
+/**
+ * The names and number types of session, lock, semaphore and leader options, checked where they
+ * come in: a misspelt option or a number in quotes is refused before anything is sent.
+ */
+function checkCallOptions(
+  options: unknown,
+  known: readonly string[],
+  numbers: readonly string[],
+  what: string,
+): void {
+  if (options === null || typeof options !== 'object') return;
+  checkOptionNames(options, known, what);
+  checkNumberTypes(options, numbers, what);
+}
+
+/**
+ * Refuses option names a client does not take (`adress`), so a slip is an error instead of a
+ * default in silence. Adapters that make a client from their own `connection` option check it
+ * here too, naming their option (`where`).
+ */
+export function checkClientOptionNames(options: unknown, where: string): void {
+  if (options === null || typeof options !== 'object') return;
+  checkOptionNames(options, CLIENT_OPTIONS, where);
+  const { watch, availability } = options as ConsulWatchOptions;
+  if (watch !== null && typeof watch === 'object' && !('minIntervalMs' in watch))
+    checkOptionNames(watch, ENGINE_OPTIONS, `${where} watch`);
+  if (availability !== null && typeof availability === 'object')
+    checkOptionNames(availability, AVAILABILITY_OPTIONS, `${where} availability`);
+}
 
 /** The front door of core: one connection to Consul, its KV operations and its watches. */
 export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch {
+  checkClientOptionNames(options, 'createConsulWatch');
   const connection = resolveConnection(options);
   if (options.watch !== undefined) checkEngine(options.watch, 'watch defaults');
   if (options.availability !== undefined) checkAvailability(options.availability);
@@ -185,6 +246,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
   const newLock = (key: string, options: LockOptions = {}) => {
     open(`lock ${JSON.stringify(key)}`);
     validateKey(key);
+    checkCallOptions(options, HOLD_OPTIONS, HOLD_NUMBERS, `lock ${JSON.stringify(key)}`);
     checkHoldOptions(options, `lock ${JSON.stringify(key)}`);
     const lock = new KvLock(http, key, connection.prefix + key, options, connection.logger);
     holds.add(lock);
@@ -217,12 +279,27 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         throw new InvalidInputError(
           'watch needs a spec object such as { type: "keyprefix", prefix: "app/" }',
         );
+      const type = (request as { type?: unknown }).type;
+      // An unknown type is the watch hub's to name; the parameters of a known one are checked here.
+      if (typeof type === 'string' && Object.hasOwn(watchTypes, type))
+        checkOptionNames(
+          request,
+          [
+            'type',
+            'initial',
+            // Taken by the catalog and health types; the hub names the types that refuse it.
+            'filter',
+            ...WATCH_SETTINGS,
+            ...ENGINE_KEYS,
+            ...watchTypes[type as keyof typeof watchTypes].params,
+          ],
+          `watch ${type}`,
+        );
       const { initial, ...rest } = request as WatchRequest;
       const engine: EngineOptions = {};
       const spec: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(rest)) {
-        if ((ENGINE_KEYS as readonly string[]).includes(k))
-          (engine as Record<string, unknown>)[k] = v;
+        if (ENGINE_KEYS.includes(k)) (engine as Record<string, unknown>)[k] = v;
         else spec[k] = v;
       }
       checkEngine(engine, `watch ${String((spec as { type?: unknown }).type)}`);
@@ -265,6 +342,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     },
     async session(options = {}) {
       open('session');
+      checkCallOptions(options, SESSION_OPTIONS, SESSION_NUMBERS, 'session');
       checkSessionOptions(options, 'session');
       const session = await openSession(http, options, connection.logger);
       const destroy = session.destroy.bind(session);
@@ -286,8 +364,9 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         throw new InvalidInputError(`${what}: needs a prefix of its own, such as 'jobs/workers'`);
       if (!Number.isInteger(limit) || limit < 1)
         throw new InvalidInputError(
-          `${what}: limit must be a whole number of holders, 1 or more, got ${String(limit)}`,
+          `${what}: limit must be a whole number of holders, 1 or more, got ${describeValue(limit)}`,
         );
+      checkCallOptions(options, HOLD_OPTIONS, HOLD_NUMBERS, what);
       checkHoldOptions(options, what);
       const semaphore = new KvSemaphore(
         http,
@@ -301,6 +380,12 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       return semaphore;
     },
     leader(key, options = {}) {
+      checkCallOptions(
+        options,
+        [...HOLD_OPTIONS, ...LEADER_CALLBACKS],
+        HOLD_NUMBERS,
+        `leader ${JSON.stringify(key)}`,
+      );
       const { onElected, onDemoted, ...lockOptions } = options;
       for (const [name, fn] of Object.entries({ onElected, onDemoted }))
         if (fn !== undefined && typeof fn !== 'function')
@@ -314,6 +399,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       return election;
     },
     async ping(timeoutMs = 5_000) {
+      checkNumberTypes({ timeoutMs }, ['timeoutMs'], 'ping');
       const started = performance.now();
       const res = await http.call<string>('ping', { timeoutMs, idempotent: true }, (c, o) =>
         c.status.leader(o),
@@ -359,7 +445,7 @@ function checkAvailability(options: AvailabilityOptions): void {
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)
       throw new InvalidInputError(
-        `availability.${name} must be a number of milliseconds from ${min} to ${max}, got ${typeof value === 'number' ? value : JSON.stringify(value)} (default ${DEFAULT_AVAILABILITY[name as keyof AvailabilityOptions]})`,
+        `availability.${name} must be a number of milliseconds from ${min} to ${max}, got ${describeValue(value)} (default ${DEFAULT_AVAILABILITY[name as keyof AvailabilityOptions]})`,
       );
   }
 }

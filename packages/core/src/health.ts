@@ -1,5 +1,7 @@
 import type { AvailabilityStatus } from './availability';
 import { InvalidInputError } from './errors';
+import { checkOptionNames, namesOf } from './optionNames';
+import { checkNumberTypes } from './optionValues';
 import type { WatchState, WatchStatus } from './sharedWatch';
 
 export interface HealthOptions {
@@ -112,6 +114,13 @@ export interface HealthProbeOptions extends HealthOptions {
   config?: ConfigView | { readonly config: ConfigView };
 }
 
+const PROBE_OPTIONS = namesOf<HealthProbeOptions>({
+  client: true,
+  config: true,
+  maxStalenessMs: true,
+  maxAgeMs: true,
+});
+
 /** What a probe answers: the report, and `status` as readiness probes and people read it. */
 export type HealthProbeBody = HealthReport & { status: 'up' | 'down' };
 
@@ -127,11 +136,13 @@ export function healthProbe(
     throw new InvalidInputError(
       `${caller} needs a client, a config or both: ${caller}({ config, maxStalenessMs: 300000 })`,
     );
+  checkOptionNames(options, PROBE_OPTIONS, caller);
+  checkNumberTypes(options, ['maxStalenessMs', 'maxAgeMs'], caller);
   for (const name of ['maxStalenessMs', 'maxAgeMs'] as const) {
     const value = options[name];
-    if (value !== undefined && !(typeof value === 'number' && value >= 0))
+    if (value !== undefined && !(value >= 0))
       throw new InvalidInputError(
-        `${caller}: ${name} must be a number of milliseconds, got ${JSON.stringify(value)}`,
+        `${caller}: ${name} must be 0 or more milliseconds, got ${value}`,
       );
   }
   const config =

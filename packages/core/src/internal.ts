@@ -6,10 +6,12 @@ export { type ConfigEvents, type ConfigEventsOptions, configEvents } from './con
 export {
   type ConfigSource,
   type ConfigSourceOptions,
-  describeValue,
   type NotReadyBody,
   openConfigSource,
 } from './configSource';
 export { getPath, pickPaths } from './configTree';
 export { type Connection, resolveConnection } from './connection';
-export { checkOptionNames, closestName, suggestion } from './optionNames';
+export { checkClientOptionNames } from './consulWatch';
+export { describeValue } from './messageText';
+export { checkOptionNames, closestName, namesOf, suggestion } from './optionNames';
+export { checkNumberTypes, positiveMs } from './optionValues';

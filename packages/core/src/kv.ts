@@ -3,6 +3,7 @@ import { getPath } from './configTree';
 import type { CallSettings, ConsulHttp } from './consulHttp';
 import { InvalidInputError, NotFoundError } from './errors';
 import { validateKey, validateValueSize } from './keys';
+import { checkOptionNames, namesOf } from './optionNames';
 
 /** One KV entry, its value as bytes, its key relative to the connection's prefix. */
 export interface KvEntry {
@@ -88,6 +89,29 @@ export interface KvTxnResult {
   errors: { opIndex: number; what: string }[];
 }
 
+const GET_OPTIONS = namesOf<GetOptions>({ format: true, required: true });
+const PUT_OPTIONS = namesOf<PutOptions>({ flags: true, cas: true, acquire: true, release: true });
+const DELETE_OPTIONS = namesOf<DeleteOptions>({ recurse: true, cas: true });
+const KEYS_OPTIONS = ['separator'];
+
+/** The fields each transaction verb takes besides `verb` and `key`. */
+const TXN_FIELDS: Record<KvTxnOp['verb'], readonly string[]> = {
+  set: ['value', 'flags'],
+  cas: ['value', 'index', 'flags'],
+  get: [],
+  'get-tree': [],
+  'check-index': ['index'],
+  'check-not-exists': [],
+  delete: [],
+  'delete-tree': [],
+  'delete-cas': ['index'],
+};
+
+/** Refuses an options object with a name the call does not take, naming the call and its key. */
+function checkNames(options: unknown, known: readonly string[], where: string): void {
+  if (options !== null && typeof options === 'object') checkOptionNames(options, known, where);
+}
+
 /** Consul's limit on operations in one transaction. */
 export const TXN_MAX_OPS = 128;
 
@@ -166,6 +190,7 @@ export class KvClient {
         `get of ${JSON.stringify(key)}: path must be a dot path string such as 'db.host', got ${typeof path}`,
       );
     }
+    checkNames(options, GET_OPTIONS, `get of ${JSON.stringify(key)}`);
     if (options.format !== undefined) checkFormat(options.format, `get of ${JSON.stringify(key)}`);
     const entry = await this.getEntry(key);
     if (!entry) {
@@ -192,6 +217,7 @@ export class KvClient {
   /** Writes a string, bytes, or any other value as JSON. False when a `cas` check failed. */
   async put(key: string, value: unknown, options: PutOptions = {}): Promise<boolean> {
     validateKey(key);
+    checkNames(options, PUT_OPTIONS, `put of ${JSON.stringify(key)}`);
     const bytes = encodeValue(value, key);
     validateValueSize(bytes, key);
     const query: string[] = [];
@@ -222,6 +248,7 @@ export class KvClient {
   /** Deletes one key, or with `recurse` every key under a prefix. False when `cas` failed. */
   async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
     validateKey(key, options.recurse ? 'prefix' : 'key');
+    checkNames(options, DELETE_OPTIONS, `delete of ${JSON.stringify(key)}`);
     if (options.recurse && options.cas !== undefined) {
       throw new InvalidInputError(
         `delete of ${JSON.stringify(key)}: cas cannot be combined with recurse`,
@@ -257,6 +284,7 @@ export class KvClient {
   /** Key names under a prefix; with a separator, each folder once (`app/db/`). */
   async keys(prefix = '', options: { separator?: string } = {}): Promise<string[]> {
     validateKey(prefix, 'prefix');
+    checkNames(options, KEYS_OPTIONS, `keys of ${JSON.stringify(prefix)}`);
     const res = await this.http.request<string[]>(
       `keys ${JSON.stringify(prefix)}`,
       this.idempotent,
@@ -289,6 +317,9 @@ export class KvClient {
       }
       const tree = op.verb === 'get-tree' || op.verb === 'delete-tree';
       validateKey(op.key, tree ? 'prefix' : 'key');
+      const fields = Object.hasOwn(TXN_FIELDS, op.verb) ? TXN_FIELDS[op.verb] : undefined;
+      if (fields)
+        checkOptionNames(op, ['verb', 'key', ...fields], `txn operation ${i} (${op.verb})`);
       const kv: Record<string, unknown> = { Verb: op.verb, Key: this.path(op.key) };
       if ('value' in op) {
         const bytes = encodeValue(op.value, op.key);

@@ -21,7 +21,7 @@ import {
   isConnectionError,
   NotFoundError,
 } from './errors';
-import { describeValue } from './handlers/validate';
+import { describeValue } from './messageText';
 import { LastKnownGoodFile } from './lastKnownGood';
 import { type LayerMerge, mergeLayers } from './layerMerge';
 import { ListenerSet } from './listenerSet';

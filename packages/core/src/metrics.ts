@@ -1,6 +1,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import type * as Otel from '@opentelemetry/api';
+// Inlined by the build (only this field): the built files read no package.json at run time.
+import { version } from '../package.json';
 import {
   CHANNEL_NAMES,
   type HandlerMessage,
@@ -52,34 +54,67 @@ interface Bridge {
   stop(): void;
 }
 
+/** The instrumentation scope: this package, at the version that was built. */
+export const METER_SCOPE = { name: '@consul-watch/core', version } as const;
+
+/** How often, while clients exist and no SDK has registered, the global provider is looked up again. */
+export const LOOKUP_INTERVAL_MS = 1_000;
+
 let bridge: Bridge | undefined;
 const sources = new Set<Observed>();
+/** Set while clients exist and no SDK has registered a MeterProvider yet. */
+let lookup: ReturnType<typeof setInterval> | undefined;
+
+/** The meter of the global provider, when an SDK has registered one; undefined for the API's no-op. */
+function sdkMeter(
+  otelApi: typeof Otel,
+): { provider: Otel.MeterProvider; meter: Otel.Meter } | undefined {
+  const provider = otelApi.metrics.getMeterProvider();
+  const meter = provider.getMeter(METER_SCOPE.name, METER_SCOPE.version);
+  if (meter.constructor === otelApi.createNoopMeter().constructor) return undefined;
+  return { provider, meter };
+}
+
+/** Bridges to the SDK's provider when one is registered now; true when bridged. */
+function connect(otelApi: typeof Otel): boolean {
+  const found = sdkMeter(otelApi);
+  if (!found) return false;
+  if (bridge?.provider !== found.provider) {
+    bridge?.stop();
+    bridge = start(found.provider, found.meter);
+  }
+  return true;
+}
 
 /**
  * Records consul-watch's figures through the OpenTelemetry API when an SDK has registered a
  * global MeterProvider: the counters and histograms subscribe to the diagnostics channels,
- * the gauges read the live watches of every client when the SDK collects. Without the API
- * or an SDK this does nothing, and nothing subscribes, so publishing stays free. Returns how
+ * the gauges read the live watches of every client when the SDK collects. An SDK registered
+ * after the client was made is found within LOOKUP_INTERVAL_MS (the global provider is looked
+ * up again until one is there), so the order of set-up does not matter. Without the API
+ * nothing is loaded; without an SDK nothing subscribes, so publishing stays free. Returns how
  * to stop observing `observed` (the client's close).
  */
 export function recordMetrics(observed: Observed): () => void {
   const otelApi = otel();
   if (!otelApi) return () => {};
-  const provider = otelApi.metrics.getMeterProvider();
-  const meter = provider.getMeter('@consul-watch/core');
-  if (meter.constructor === otelApi.createNoopMeter().constructor) return () => {};
-  if (bridge?.provider !== provider) {
-    bridge?.stop();
-    bridge = start(provider, meter);
-  }
   sources.add(observed);
+  if (!connect(otelApi) && lookup === undefined) {
+    lookup = setInterval(() => {
+      if (!connect(otelApi)) return;
+      clearInterval(lookup);
+      lookup = undefined;
+    }, LOOKUP_INTERVAL_MS);
+    // Looking for an SDK must not keep a process alive.
+    lookup.unref();
+  }
   return () => {
-    sources.delete(observed);
-    // With no client left, nothing listens: publishing is free again.
-    if (sources.size === 0 && bridge) {
-      bridge.stop();
-      bridge = undefined;
-    }
+    if (!sources.delete(observed) || sources.size > 0) return;
+    // With no client left, nothing listens and nothing looks: publishing is free again.
+    clearInterval(lookup);
+    lookup = undefined;
+    bridge?.stop();
+    bridge = undefined;
   };
 }
 

@@ -62,3 +62,10 @@ export function checkOptionNames(options: object, known: readonly string[], wher
     throw new InvalidInputError(`${where}: unknown option '${name}': ${suggestion(name, known)}`);
   }
 }
+
+/**
+ * The option names of an options type, listed once against the type: an option added to the
+ * type and not here is a type error, not an option refused at run time.
+ */
+export const namesOf = <T>(names: { [K in keyof Required<T>]: true }): readonly string[] =>
+  Object.keys(names);

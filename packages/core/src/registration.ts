@@ -2,6 +2,7 @@ import type { ConsulHttp } from './consulHttp';
 import { channels } from './diagnostics';
 import { ConsulRequestError, type ConsulWatchError, InvalidInputError } from './errors';
 import type { Logger } from './logger';
+import { checkOptionNames, namesOf } from './optionNames';
 
 /** A service this process registers with its local Consul agent. */
 export interface ServiceRegistrationOptions {
@@ -33,9 +34,23 @@ export interface ServiceRegistration {
 
 const DAY_MS = 86_400_000;
 
+const REGISTER_OPTIONS = namesOf<ServiceRegistrationOptions>({
+  name: true,
+  id: true,
+  address: true,
+  port: true,
+  tags: true,
+  meta: true,
+  ttlMs: true,
+  deregisterCriticalAfterMs: true,
+  onError: true,
+});
+
 function validate(
   options: ServiceRegistrationOptions,
 ): Required<Pick<ServiceRegistrationOptions, 'ttlMs' | 'deregisterCriticalAfterMs'>> {
+  if (options !== null && typeof options === 'object')
+    checkOptionNames(options, REGISTER_OPTIONS, 'register');
   if (!options || typeof options.name !== 'string' || options.name.trim() === '')
     throw new InvalidInputError(
       'register: name must be a non-empty string, the service name others watch',

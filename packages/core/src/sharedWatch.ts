@@ -1,10 +1,12 @@
-import { type BackoffOptions } from './backoff';
+import { BACKOFF_OPTIONS, type BackoffOptions } from './backoff';
 import { type AvailabilityGate, runBlockingQuery } from './blockingQuery';
 import { type CallSettings, type ConsulHttp, WatchRequests } from './consulHttp';
 import { channels } from './diagnostics';
 import { ConsulUnavailableError, ConsulWatchError, DecodeError, InvalidInputError } from './errors';
 import { ListenerSet } from './listenerSet';
 import type { Logger } from './logger';
+import { describeValue } from './messageText';
+import { checkOptionNames, namesOf } from './optionNames';
 import type { AnyWatchType } from './watchTypes';
 
 export interface EngineOptions {
@@ -43,6 +45,13 @@ const MAX_WAIT_MS = 10 * 60_000;
  * Refuses engine options that would make a watch spin (a wait of 0, no interval, no back-off)
  * or send nonsense (`wait=NaNms`), naming the option.
  */
+export const ENGINE_OPTIONS = namesOf<EngineOptions>({
+  waitMs: true,
+  maxRequestsPerSecond: true,
+  burst: true,
+  backoff: true,
+});
+
 export function checkEngine(engine: EngineOptions, where: string): void {
   const number = (
     value: unknown,
@@ -54,12 +63,16 @@ export function checkEngine(engine: EngineOptions, where: string): void {
     if (value === undefined) return;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
       throw new InvalidInputError(
-        `${where}: ${name} must be a number of ${unit} from ${min} to ${max}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`,
+        `${where}: ${name} must be a number of ${unit} from ${min} to ${max}, got ${describeValue(value)}`,
       );
     }
   };
   if (engine === null || typeof engine !== 'object')
     throw new InvalidInputError(`${where}: watch options must be an object`);
+  if ('minIntervalMs' in engine)
+    throw new InvalidInputError(
+      `${where}: minIntervalMs was replaced by maxRequestsPerSecond (default 100) and burst (default 10); pass those instead`,
+    );
   number(engine.waitMs, 'waitMs', 1, MAX_WAIT_MS);
   number(
     engine.maxRequestsPerSecond,
@@ -73,15 +86,12 @@ export function checkEngine(engine: EngineOptions, where: string): void {
     throw new InvalidInputError(
       `${where}: burst must be a whole number of requests, got ${engine.burst}`,
     );
-  if ('minIntervalMs' in engine)
-    throw new InvalidInputError(
-      `${where}: minIntervalMs was replaced by maxRequestsPerSecond (default 100) and burst (default 10); pass those instead`,
-    );
   if (engine.backoff !== undefined) {
     if (engine.backoff === null || typeof engine.backoff !== 'object')
       throw new InvalidInputError(
         `${where}: backoff must be an object such as { baseMs: 100, maxMs: 30000 }`,
       );
+    checkOptionNames(engine.backoff, BACKOFF_OPTIONS, `${where} backoff`);
     number(engine.backoff.baseMs, 'backoff.baseMs', 1);
     number(engine.backoff.maxMs, 'backoff.maxMs', 1);
     number(engine.backoff.slowMs, 'backoff.slowMs', 1);

@@ -1,4 +1,5 @@
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
 import { until } from '@consul-watch/dev-server/testing';
 import { metrics } from '@opentelemetry/api';
 import {
@@ -68,7 +69,7 @@ function sdk() {
   };
   const points = async (name: string) =>
     (await collect()).find((m) => m.descriptor.name === name)?.dataPoints ?? [];
-  return { collect, points };
+  return { collect, points, reader };
 }
 
 describe('diagnostics channels', () => {
@@ -326,6 +327,46 @@ describe('OpenTelemetry metrics', () => {
     expect(updates.find((p) => p.attributes.outcome === 'rejected')?.value).toBe(1);
     const sources = await otel.points('consul_watch.live_config.source');
     expect(sources.find((p) => p.attributes.source === 'consul')?.value).toBe(1);
+  });
+
+  it("names its meter's scope with the package's name and version", async () => {
+    const otel = sdk();
+    const { client } = await setup();
+    await client.watch({ type: 'services' }).ready();
+    const { version } = JSON.parse(
+      readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    const scopes = (await otel.reader.collect()).resourceMetrics.scopeMetrics.map((s) => s.scope);
+    expect(scopes).toContainEqual(expect.objectContaining({ name: '@consul-watch/core', version }));
+  });
+
+  it('finds a MeterProvider registered after the client was made, and records from then on', async () => {
+    const { client } = await setup();
+    const key = `${uniquePrefix('otel-late')}k`;
+    let handled = 0;
+    const watch = client.watch({ type: 'key', key }, () => {
+      handled += 1;
+    });
+    await watch.ready();
+    // The SDK starts after the client and its watch, as an app that sets it up late does.
+    const otel = sdk();
+    // Found: the counters subscribe to the channels.
+    await until(
+      () => channel(CHANNEL_NAMES.requestEnd).hasSubscribers,
+      5_000,
+      () => 'the late MeterProvider was never found',
+    );
+    expect((await otel.points('consul_watch.staleness')).length).toBeGreaterThan(0);
+    const before = handled;
+    await client.kv.put(key, 'v');
+    await until(
+      () => handled > before,
+      5_000,
+      () => 'no change reached the handler',
+    );
+    const deliveries = await otel.points('consul_watch.deliveries');
+    expect(deliveries[0]?.value).toBeGreaterThanOrEqual(1);
   });
 
   it('records nothing and subscribes to nothing without an SDK', async () => {

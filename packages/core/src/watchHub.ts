@@ -4,9 +4,9 @@ import type { CallSettings, ConsulHttp } from './consulHttp';
 import { InvalidInputError } from './errors';
 import type { Logger } from './logger';
 import { type EngineOptions, SharedWatch } from './sharedWatch';
-import { type WatchSpec, type WatchTypeName, watchTypes } from './watchTypes';
+import { WATCH_SETTINGS, type WatchSpec, type WatchTypeName, watchTypes } from './watchTypes';
 
-const SETTINGS = new Set(['type', 'datacenter', 'token', 'consistency']);
+const SETTINGS = new Set<string>(['type', ...WATCH_SETTINGS]);
 
 function splitSpec(spec: WatchSpec): {
   name: WatchTypeName;

@@ -39,9 +39,27 @@ const plugin: FastifyPluginCallback<ConsulConfigOptions> = (
     done(new InvalidInputError('consulConfig cannot decorate request.config: it is there already'));
     return;
   }
+  // Fastify hands its own register options to the plugin with ours: they are Fastify's to read.
+  const {
+    logLevel: _level,
+    logSerializers: _serializers,
+    ...ours
+  } = (options ?? {}) as Record<string, unknown>;
+  if (ours.prefix !== undefined) {
+    done(
+      new InvalidInputError(
+        `consulConfig: prefix is Fastify's route prefix, and this plugin adds no routes; for a folder of keys in Consul give layers, such as { layers: [${JSON.stringify(ours.prefix)}] }`,
+      ),
+    );
+    return;
+  }
   let source: ReturnType<typeof openConfigSource<RequestConfig>>;
   try {
-    source = openConfigSource<RequestConfig>('consulConfig', options, false);
+    source = openConfigSource<RequestConfig>(
+      'consulConfig',
+      options === null || typeof options !== 'object' ? options : ours,
+      false,
+    );
   } catch (error) {
     done(error as Error);
     return;

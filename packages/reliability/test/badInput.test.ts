@@ -30,7 +30,11 @@ import {
 } from '@consul-watch/core';
 import { resolveConnection } from '@consul-watch/core/internal';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
-import { consulConfig, consulHealth } from '@consul-watch/express';
+import {
+  consulConfig,
+  consulHealth,
+  liveConfigEvents as expressEvents,
+} from '@consul-watch/express';
 import {
   consulConfig as fastifyConsulConfig,
   consulHealth as fastifyHealth,
@@ -354,6 +358,50 @@ describe('core: createConsulWatch options', () => {
       options: { address: '127.0.0.1:8500', availability },
       expected: invalid(new RegExp(`^availability\\.${Object.keys(availability)[0]} must be`)),
     })),
+    {
+      name: 'adress: a misspelt option name, refused with the closest one',
+      options: { adress: '127.0.0.1:8500' },
+      expected: invalid("createConsulWatch: unknown option 'adress': did you mean 'address'?"),
+    },
+    {
+      name: 'watch.waitMS: a misspelt engine default',
+      options: { address: '127.0.0.1:8500', watch: { waitMS: 1000 } },
+      expected: invalid("createConsulWatch watch: unknown option 'waitMS': did you mean 'waitMs'?"),
+    },
+    {
+      name: 'watch.backoff.baseMS: a misspelt back-off setting',
+      options: { address: '127.0.0.1:8500', watch: { backoff: { baseMS: 5 } } },
+      expected: invalid("backoff: unknown option 'baseMS': did you mean 'baseMs'?"),
+    },
+    {
+      name: 'availability.probeMaxMS: a misspelt availability setting',
+      options: { address: '127.0.0.1:8500', availability: { probeMaxMS: 1000 } },
+      expected: invalid(
+        "createConsulWatch availability: unknown option 'probeMaxMS': did you mean 'probeMaxMs'?",
+      ),
+    },
+    {
+      name: 'availability.probeMaxMs "1000": a number in quotes is refused, quoted',
+      options: { address: '127.0.0.1:8500', availability: { probeMaxMs: '1000' } },
+      expected: invalid(/^availability\.probeMaxMs must be .*, got "1000"/),
+    },
+    {
+      name: 'address: with the API path (/v1), which would turn every read into a 404',
+      options: { address: 'http://127.0.0.1:8500/v1' },
+      expected: invalid(
+        'address "http://127.0.0.1:8500/v1" has a path (/v1): give the agent\'s scheme, host and port only, such as "http://127.0.0.1:8500"',
+      ),
+    },
+    {
+      name: 'address: with a query',
+      options: { address: 'http://127.0.0.1:8500?dc=eu1' },
+      expected: invalid(/^address .* has a query/),
+    },
+    {
+      name: 'env CONSUL_HTTP_ADDR: with a path',
+      env: { CONSUL_HTTP_ADDR: '127.0.0.1:8500/consul' },
+      expected: invalid(/^CONSUL_HTTP_ADDR "127\.0\.0\.1:8500\/consul" has a path \(\/consul\)/),
+    },
     {
       name: 'env CONSUL_CACERT: a file that does not exist',
       env: { CONSUL_CACERT: '/nonexistent/ca.pem' },
@@ -697,6 +745,36 @@ describe('core: kv values, flags, cas and transactions', () => {
       },
     },
     {
+      name: 'get: a misspelt option (requried)',
+      call: (kv) => kv.get('k', undefined, { requried: true } as never),
+      expected: invalid(`get of "k": unknown option 'requried': did you mean 'required'?`),
+    },
+    {
+      name: 'put: a misspelt option (cass)',
+      call: (kv) => kv.put('k', 'v', { cass: 0 } as never),
+      expected: invalid(`put of "k": unknown option 'cass': did you mean 'cas'?`),
+    },
+    {
+      name: 'delete: a misspelt option (recursive), which would delete one key instead of a tree',
+      call: (kv) => kv.delete('k/', { recursive: true } as never),
+      expected: invalid(`delete of "k/": unknown option 'recursive': did you mean 'recurse'?`),
+    },
+    {
+      name: 'keys: a misspelt option (seperator)',
+      call: (kv) => kv.keys('k/', { seperator: '/' } as never),
+      expected: invalid(`keys of "k/": unknown option 'seperator': did you mean 'separator'?`),
+    },
+    {
+      name: 'txn: a field the verb does not take (flag)',
+      call: (kv) => kv.txn([{ verb: 'set', key: 'tk', value: 'v', flag: 1 } as never]),
+      expected: invalid(`txn operation 0 (set): unknown option 'flag': did you mean 'flags'?`),
+    },
+    {
+      name: 'put: flags "3" (a number in quotes)',
+      call: (kv) => kv.put('k', 'v', { flags: '3' as never }),
+      expected: invalid('flags for key "k" must be a whole number ≥ 0, got "3"'),
+    },
+    {
       name: 'txn: a null operation',
       call: (kv) => kv.txn([null as never]),
       expected: invalid(/operation 0/),
@@ -865,6 +943,26 @@ describe('core: watch specs', () => {
       spec: { type: 'key', key: 'a', ...engine },
       expected: invalid(new RegExp(Object.keys(engine)[0] as string)),
     })),
+    {
+      name: 'key: a misspelt engine option (waitMS)',
+      spec: { type: 'key', key: 'a', waitMS: 1000 },
+      expected: invalid("watch key: unknown option 'waitMS': did you mean 'waitMs'?"),
+    },
+    {
+      name: 'keyprefix: prefx instead of prefix',
+      spec: { type: 'keyprefix', prefx: 'app/' },
+      expected: invalid("watch keyprefix: unknown option 'prefx': did you mean 'prefix'?"),
+    },
+    {
+      name: 'service: a parameter another type takes (state)',
+      spec: { type: 'service', service: 'web', state: 'passing' },
+      expected: invalid(/^watch service: unknown option 'state': known options: .*passingOnly/),
+    },
+    {
+      name: 'event: a misspelt setting (datacentre)',
+      spec: { type: 'event', datacentre: 'eu1' },
+      expected: invalid("watch event: unknown option 'datacentre': did you mean 'datacenter'?"),
+    },
   ];
   table(rows, async (row) => {
     const error = await caught(async () => {
@@ -1021,6 +1119,59 @@ describe('core: sessions, locks, semaphores and leader election', () => {
         }
       },
       expected: conflict('semaphore limit conflict (lock: 3, local: 2)'),
+    },
+    {
+      name: 'lock with ttlMs "15000" (a number in quotes)',
+      call: (c) => c.lock('bad/lock', { ttlMs: '15000' as never }),
+      expected: invalid(
+        'lock "bad/lock": ttlMs must be a number of milliseconds, got "15000" (a string: write 15000 without quotes)',
+      ),
+    },
+    {
+      name: 'session with lockDelayMs "0" (a number in quotes)',
+      call: (c) => c.session({ lockDelayMs: '0' as never }),
+      expected: invalid('session: lockDelayMs must be a number of milliseconds, got "0"'),
+    },
+    {
+      name: 'lock with a misspelt option (lockDelayMS)',
+      call: (c) => c.lock('bad/lock', { lockDelayMS: 0 } as never),
+      expected: invalid(
+        `lock "bad/lock": unknown option 'lockDelayMS': did you mean 'lockDelayMs'?`,
+      ),
+    },
+    {
+      name: 'session with a misspelt option (behaviour)',
+      call: (c) => c.session({ behaviour: 'delete' } as never),
+      expected: invalid("session: unknown option 'behaviour': did you mean 'behavior'?"),
+    },
+    {
+      name: 'semaphore with a misspelt option (sessionNmae)',
+      call: (c) => c.semaphore('bad/sem', 2, { sessionNmae: 'x' } as never),
+      expected: invalid(
+        `semaphore "bad/sem": unknown option 'sessionNmae': did you mean 'sessionName'?`,
+      ),
+    },
+    {
+      name: 'semaphore with limit "3" (a number in quotes)',
+      call: (c) => c.semaphore('bad/sem', '3' as never),
+      expected: invalid('limit must be a whole number of holders, 1 or more, got "3"'),
+    },
+    {
+      name: 'leader with a misspelt callback (onelected)',
+      call: (c) => c.leader('bad/leader', { onelected: () => {} } as never),
+      expected: invalid(
+        `leader "bad/leader": unknown option 'onelected': did you mean 'onElected'?`,
+      ),
+    },
+    {
+      name: 'register with a misspelt option (tag)',
+      call: (c) => c.register({ name: 'bad-svc', tag: ['v1'] } as never),
+      expected: invalid("register: unknown option 'tag': did you mean 'tags'?"),
+    },
+    {
+      name: 'ping("5000") (a number in quotes)',
+      call: (c) => c.ping('5000' as never),
+      expected: invalid('ping: timeoutMs must be a number of milliseconds, got "5000"'),
     },
     {
       name: 'leader with onElected not a function',
@@ -1353,7 +1504,7 @@ describe('core: scriptHandler never runs a shell', () => {
   it.each(HOSTILE)('argument %j arrives verbatim and runs nothing', async (arg) => {
     let out = '';
     const handler = scriptHandler({
-      ...ECHO,
+      command: ECHO.command,
       args: [...ECHO.args, arg],
       onStdout: (chunk) => (out += chunk),
     });
@@ -1482,6 +1633,34 @@ describe('core: handler options', () => {
         names: 'HTTP handler http://127.0.0.1:1 failed for the change at index 7',
         secrets: [PASSWORD, SECRET_VALUE],
       },
+    },
+    {
+      name: 'scriptHandler: a misspelt option (timeOutMs)',
+      make: () => scriptHandler({ ...quick, timeOutMs: 5 } as never),
+      expected: invalid("scriptHandler: unknown option 'timeOutMs': did you mean 'timeoutMs'?"),
+    },
+    {
+      name: 'scriptHandler: timeoutMs "15000" (a number in quotes)',
+      make: () => scriptHandler({ ...quick, timeoutMs: '15000' as never }),
+      expected: invalid(
+        /timeoutMs must be a positive number of milliseconds .*, got "15000" \(a string: write 15000 without quotes\)/,
+      ),
+    },
+    {
+      name: 'httpHandler: a misspelt option (header)',
+      make: () => httpHandler({ url: 'http://127.0.0.1:1/hook', header: {} } as never),
+      expected: invalid("httpHandler: unknown option 'header': did you mean 'headers'?"),
+    },
+    {
+      name: 'httpHandler: a misspelt tls option (rejectUnauthorised)',
+      make: () =>
+        httpHandler({
+          url: 'https://127.0.0.1:1/hook',
+          tls: { rejectUnauthorised: false },
+        } as never),
+      expected: invalid(
+        "tls: unknown option 'rejectUnauthorised': did you mean 'rejectUnauthorized'?",
+      ),
     },
     {
       name: 'httpHandler: retries -1',
@@ -1811,7 +1990,31 @@ describe('express: consulConfig options', () => {
     {
       name: 'layers: a string',
       options: () => ({ layers: 'config/app/', connection: { address: dev.address } }),
-      expected: invalid('liveConfig needs at least one layer'),
+      expected: invalid(
+        'consulConfig layers must be an array of layers, such as { layers: ["config/my-app/"] }, got "config/app/"',
+      ),
+      checkOrphans: true,
+    },
+    {
+      name: 'a misspelt option (waitForReadyMS)',
+      options: () => ({ layers: ['a/'], waitForReadyMS: 100 }),
+      expected: invalid(
+        "consulConfig: unknown option 'waitForReadyMS': did you mean 'waitForReadyMs'?",
+      ),
+    },
+    {
+      name: 'connection: a misspelt option (adress), named as the middleware option',
+      options: () => ({ layers: ['a/'], connection: { adress: dev.address } }),
+      expected: invalid(
+        "consulConfig connection: unknown option 'adress': did you mean 'address'?",
+      ),
+    },
+    {
+      name: 'waitForReadyMs: "1000" (a number in quotes)',
+      options: () => ({ layers: ['a/'], waitForReadyMs: '1000' }),
+      expected: invalid(
+        'consulConfig: waitForReadyMs must be a number of milliseconds, got "1000" (a string: write 1000 without quotes)',
+      ),
     },
     {
       name: "layers: a prefix with a leading '/'",
@@ -1831,11 +2034,6 @@ describe('express: consulConfig options', () => {
     {
       name: 'waitForReadyMs: Infinity',
       options: () => ({ layers: ['a/'], waitForReadyMs: Number.POSITIVE_INFINITY }),
-      expected: waitMs,
-    },
-    {
-      name: 'waitForReadyMs: "50" (a string)',
-      options: () => ({ layers: ['a/'], waitForReadyMs: '50' }),
       expected: waitMs,
     },
     {
@@ -1900,9 +2098,30 @@ describe('fastify: consulConfig plugin options', () => {
     { name: 'nothing: {}', options: () => ({}), expected: layersNeeded },
     { name: 'no options at all', options: () => undefined, expected: layersNeeded },
     {
-      name: 'layers: a string',
+      name: 'layers: a string (InvalidInputError, as the README says)',
       options: () => ({ layers: 'config/app/', connection: { address: dev.address } }),
-      expected: invalid('liveConfig needs at least one layer'),
+      expected: invalid('consulConfig layers must be an array of layers'),
+      checkOrphans: true,
+    },
+    {
+      name: 'a misspelt option (connnection)',
+      options: () => ({ layers: ['a/'], connnection: { address: dev.address } }),
+      expected: invalid("consulConfig: unknown option 'connnection': did you mean 'connection'?"),
+      checkOrphans: true,
+    },
+    {
+      name: "prefix: Fastify's route prefix, not a folder of keys",
+      options: () => ({ prefix: 'fx/my-app/', client: root }),
+      expected: invalid(
+        `for a folder of keys in Consul give layers, such as { layers: ["fx/my-app/"] }`,
+      ),
+    },
+    {
+      name: 'waitForReadyMs: "1000" (a number in quotes)',
+      options: () => ({ layers: ['a/'], client: root, waitForReadyMs: '1000' }),
+      expected: invalid(
+        'consulConfig: waitForReadyMs must be a number of milliseconds, got "1000"',
+      ),
     },
     {
       name: 'waitForReadyMs: NaN',
@@ -1979,6 +2198,35 @@ describe('fastify: consulConfig plugin options', () => {
   table(eventRows, async (row) => {
     expectTyped(await caught(() => liveConfigEvents(row.options() as never)), exposeNeeded);
   });
+  const otherEventRows: (Row & { options: unknown; expected: Expected })[] = [
+    {
+      name: 'liveConfigEvents: a misspelt option (heartbeatMS)',
+      options: { expose: ['features'], heartbeatMS: 1000 },
+      expected: invalid(
+        "liveConfigEvents: unknown option 'heartbeatMS': did you mean 'heartbeatMs'?",
+      ),
+    },
+    {
+      name: 'liveConfigEvents: retryMs "2000" (a number in quotes)',
+      options: { expose: ['features'], retryMs: '2000' },
+      expected: invalid(
+        /^liveConfigEvents: retryMs must be a positive number of milliseconds .*got "2000"/,
+      ),
+    },
+    {
+      name: 'liveConfigEvents: heartbeatMs 0 (a heartbeat in a tight loop)',
+      options: { expose: ['features'], heartbeatMs: 0 },
+      expected: invalid(/^liveConfigEvents: heartbeatMs must be a positive number/),
+    },
+  ];
+  table(otherEventRows, async (row) => {
+    // The same core check behind both adapters' routes.
+    expectTyped(await caught(() => liveConfigEvents(row.options as never)), row.expected);
+    expectTyped(
+      await caught(() => expressEvents({ config: {} as never }, row.options as never)),
+      row.expected,
+    );
+  });
 
   it('liveConfigEvents on an app without the plugin: 500 naming the fix, no stream left open', async () => {
     const app = Fastify();
@@ -2014,7 +2262,21 @@ describe('express and fastify: consulHealth options', () => {
     {
       name: 'maxStalenessMs: -5',
       options: { client: {}, maxStalenessMs: -5 },
-      expected: invalid('consulHealth: maxStalenessMs must be a number of milliseconds, got -5'),
+      expected: invalid('consulHealth: maxStalenessMs must be 0 or more milliseconds, got -5'),
+    },
+    {
+      name: 'maxStalenessMs: "300000" (a number in quotes)',
+      options: { client: {}, maxStalenessMs: '300000' },
+      expected: invalid(
+        'consulHealth: maxStalenessMs must be a number of milliseconds, got "300000" (a string: write 300000 without quotes)',
+      ),
+    },
+    {
+      name: 'a misspelt option (maxStaleMs)',
+      options: { client: {}, maxStaleMs: 1000 },
+      expected: invalid(
+        "consulHealth: unknown option 'maxStaleMs': known options: client, config, maxAgeMs, maxStalenessMs",
+      ),
     },
     {
       name: 'maxAgeMs: "1m"',
@@ -2102,6 +2364,18 @@ describe('config-loader: loadConsulEnv and watchConsulEnv', () => {
       options: () => ({ dotenvFile: tmpdir() }),
       expected: { names: tmpdir() },
     },
+    {
+      name: 'a misspelt option (overide)',
+      options: () => ({ overide: true }),
+      expected: invalid("loadConsulEnv: unknown option 'overide': did you mean 'override'?"),
+    },
+    {
+      name: 'connection: a misspelt option (adress), named as the loader option',
+      options: () => ({ client: undefined, connection: { adress: dev.address } }),
+      expected: invalid(
+        "loadConsulEnv connection: unknown option 'adress': did you mean 'address'?",
+      ),
+    },
   ];
   table(rows, async (row) => {
     const p = rowPrefix(row);
@@ -2125,6 +2399,29 @@ describe('config-loader: loadConsulEnv and watchConsulEnv', () => {
       await caught(() => watchConsulEnv({ prefix: prefix as string, client: root, env: {} })),
       prefixRequired,
     );
+  });
+
+  it('watchConsulEnv: a misspelt option (lastKnownGoodfile) → InvalidInputError naming the closest', async () => {
+    expectTyped(
+      await caught(() =>
+        watchConsulEnv({ prefix: 'app/', client: root, env: {}, lastKnownGoodfile: 'x' } as never),
+      ),
+      invalid(
+        "watchConsulEnv: unknown option 'lastKnownGoodfile': did you mean 'lastKnownGoodFile'?",
+      ),
+    );
+  });
+
+  it('watchConsulEnv: ready("1000") (a number in quotes) → InvalidInputError', async () => {
+    const watch = watchConsulEnv({ prefix: `envr-${RUN}/`, client: root, env: {} });
+    try {
+      expectTyped(
+        await caught(() => watch.ready('1000' as never)),
+        invalid('watchConsulEnv ready(): timeoutMs must be a number of milliseconds, got "1000"'),
+      );
+    } finally {
+      await watch.stop();
+    }
   });
 
   it("watchConsulEnv: prefix with a leading '/' → InvalidInputError", async () => {
@@ -2187,7 +2484,15 @@ describe('CLIs: flags', () => {
       cli: 'consul-watch',
       args: () => ['--bogus'],
       code: 2,
-      stderr: /Unknown option '--bogus'/,
+      stderr: /unknown option --bogus \(see the options below\)/,
+      usage: true,
+    },
+    {
+      name: 'consul-watch: a misspelt flag names the closest one',
+      cli: 'consul-watch',
+      args: () => w('--type', 'keyprefix', '--prefx', 'app/'),
+      code: 2,
+      stderr: /consul-watch: unknown option --prefx \(did you mean --prefix\?\)/,
       usage: true,
     },
     {
@@ -2211,7 +2516,23 @@ describe('CLIs: flags', () => {
       cli: 'consul-watch',
       args: () => w('--type', 'key'),
       code: 2,
-      stderr: /key must be a string, got undefined/,
+      stderr: /--type key needs --key KEY/,
+      usage: true,
+    },
+    {
+      name: 'consul-watch: keyprefix type without --prefix names the flag',
+      cli: 'consul-watch',
+      args: () => w('--type', 'keyprefix'),
+      code: 2,
+      stderr: /--type keyprefix needs --prefix PREFIX/,
+      usage: true,
+    },
+    {
+      name: 'consul-watch: checks type without --service or --state',
+      cli: 'consul-watch',
+      args: () => w('--type', 'checks'),
+      code: 2,
+      stderr: /--type checks needs --service SERVICE or --state STATE/,
       usage: true,
     },
     {
@@ -2353,7 +2674,15 @@ describe('CLIs: flags', () => {
       cli: 'consul-env',
       args: () => ['--bogus'],
       code: 2,
-      stderr: /Unknown option '--bogus'/,
+      stderr: /unknown option --bogus \(see the options below\)/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: a misspelt flag names the closest one',
+      cli: 'consul-env',
+      args: () => ['--prefx', 'app/', '--', 'true'],
+      code: 2,
+      stderr: /consul-env: unknown option --prefx \(did you mean --prefix\?\)/,
       usage: true,
     },
     {

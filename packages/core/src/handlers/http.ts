@@ -1,10 +1,18 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, pause } from '../backoff';
+import {
+  BACKOFF_OPTIONS,
+  type BackoffOptions,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  pause,
+} from '../backoff';
 import { HandlerError, InvalidInputError } from '../errors';
+import { describeValue, urlForMessage } from '../messageText';
+import { checkOptionNames, namesOf } from '../optionNames';
+import { MAX_TIMER_MS, positiveMs, wholeNumber } from '../optionValues';
 import type { WatchChange } from '../watchTypes';
 import { changeToJson } from './changeJson';
-import { describeValue, MAX_TIMER_MS, positiveMs, urlForMessage, wholeNumber } from './validate';
 
 export interface HttpHandlerOptions {
   url: string;
@@ -25,6 +33,22 @@ export interface HttpHandlerOptions {
     rejectUnauthorized?: boolean;
   };
 }
+
+const HTTP_OPTIONS = namesOf<HttpHandlerOptions>({
+  url: true,
+  method: true,
+  headers: true,
+  timeoutMs: true,
+  retries: true,
+  backoff: true,
+  tls: true,
+});
+const TLS_OPTIONS = namesOf<NonNullable<HttpHandlerOptions['tls']>>({
+  ca: true,
+  cert: true,
+  key: true,
+  rejectUnauthorized: true,
+});
 
 interface Checked {
   method: 'POST' | 'PUT';
@@ -144,6 +168,7 @@ function checkBackoff(where: string, backoff: unknown): Required<BackoffOptions>
       `${where}: backoff must be an object such as { baseMs: 100, maxMs: 30000 }, not ${describeValue(backoff)}`,
     );
   }
+  checkOptionNames(backoff, BACKOFF_OPTIONS, `${where} backoff`);
   const given = backoff as BackoffOptions;
   const checked = { ...DEFAULT_BACKOFF };
   for (const key of ['baseMs', 'maxMs', 'slowMs'] as const) {
@@ -166,6 +191,8 @@ function checkBackoff(where: string, backoff: unknown): Required<BackoffOptions>
  * password or a header value). Rejects with a HandlerError after the last attempt.
  */
 export function httpHandler(options: HttpHandlerOptions): (change: WatchChange) => Promise<void> {
+  if (options !== null && typeof options === 'object')
+    checkOptionNames(options, HTTP_OPTIONS, 'httpHandler');
   const url = checkUrl(options?.url);
   // Credentials in the URL would end up in messages; name the host only.
   // Scheme and host only: a webhook's path is often its secret (Slack, Teams, …).
@@ -179,6 +206,7 @@ export function httpHandler(options: HttpHandlerOptions): (change: WatchChange) 
       `${name}: tls must be an object such as { ca, cert, key }, not ${describeValue(tls)}`,
     );
   }
+  if (tls) checkOptionNames(tls, TLS_OPTIONS, `${name} tls`);
   const checked: Checked = {
     method: checkMethod(name, options.method),
     headers: checkHeaders(name, options.headers),

@@ -2,9 +2,11 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HandlerError, InvalidInputError } from '../errors';
+import { describeValue } from '../messageText';
+import { checkOptionNames, namesOf } from '../optionNames';
+import { positiveMs } from '../optionValues';
 import type { WatchChange } from '../watchTypes';
 import { changeToJson } from './changeJson';
-import { describeValue, positiveMs } from './validate';
 
 export interface ScriptHandlerOptions {
   /** The program to run: a path or a name on PATH. It is spawned directly, never through a shell. */
@@ -101,9 +103,20 @@ function cwdProblem(cwd: string): string | undefined {
  * exist), a non-zero exit, a signal or a timeout rejects with a HandlerError carrying the
  * exit code and the end of stderr.
  */
+const SCRIPT_OPTIONS = namesOf<ScriptHandlerOptions>({
+  command: true,
+  args: true,
+  cwd: true,
+  env: true,
+  timeoutMs: true,
+  onStdout: true,
+});
+
 export function scriptHandler(
   options: ScriptHandlerOptions,
 ): (change: WatchChange) => Promise<void> {
+  if (options !== null && typeof options === 'object')
+    checkOptionNames(options, SCRIPT_OPTIONS, 'scriptHandler');
   if (typeof options?.command !== 'string' || options.command.trim() === '') {
     throw new InvalidInputError('scriptHandler needs a command: { command: "./on-change.sh" }');
   }

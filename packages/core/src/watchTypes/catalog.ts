@@ -104,6 +104,7 @@ export const servicesWatch = defineWatchType<
   CatalogState<ServiceSummary>,
   CatalogChange<ServiceSummary>
 >({
+  params: ['filter'],
   validate: (p) => checkFilter('services', p, 'ServiceTags contains "v2"'),
   describe: (p) => `services${filtered(p)}`,
   // Consul filters the instances (ServiceName, ServiceTags, NodeMeta…), then lists the names left.
@@ -125,6 +126,7 @@ export const nodesWatch = defineWatchType<
   CatalogState<CatalogNode>,
   CatalogChange<CatalogNode>
 >({
+  params: ['filter'],
   validate: (p) => checkFilter('nodes', p, 'Meta.rack == "r1"'),
   describe: (p) => `nodes${filtered(p)}`,
   fetch: (p, ctx) =>
@@ -152,6 +154,7 @@ export const serviceWatch = defineWatchType<
   CatalogState<ServiceEntry>,
   CatalogChange<ServiceEntry>
 >({
+  params: ['service', 'tag', 'passingOnly', 'filter'],
   validate(p) {
     if (typeof p.service !== 'string' || p.service === '') {
       throw new InvalidInputError(
@@ -199,6 +202,7 @@ export const checksWatch = defineWatchType<
   CatalogState<HealthCheck>,
   CatalogChange<HealthCheck>
 >({
+  params: ['service', 'state', 'filter'],
   validate(p) {
     const hasService = p.service !== undefined;
     const hasState = p.state !== undefined;

@@ -45,6 +45,7 @@ const EVENT_LIST = { path: '/event/list' };
 /** `event`: user events, GET /v1/event/list?name=. Each event is delivered once, by ID. */
 export const eventWatch = defineWatchType<EventParams, RawEvent[], EventState, EventChange>({
   indexKind: 'hash',
+  params: ['name', 'replay'],
   validate(p) {
     if (p.name !== undefined && (typeof p.name !== 'string' || p.name === '')) {
       throw new InvalidInputError(

@@ -38,6 +38,9 @@ export const watchTypes: Record<WatchTypeName, AnyWatchType> = {
   event: eventWatch,
 };
 
+/** The names of the settings every watch takes. */
+export const WATCH_SETTINGS = ['datacenter', 'token', 'consistency'] as const;
+
 /** Settings every watch takes; a watch with different settings is a different watch. */
 export interface WatchSettings {
   datacenter?: string;

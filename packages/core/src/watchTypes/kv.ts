@@ -30,6 +30,7 @@ function kvDiff(prev: KvState | undefined, next: KvState): KvChange | undefined 
 
 /** `key`: one key, GET /v1/kv/:key. */
 export const keyWatch = defineWatchType<{ key: string }, Buffer | undefined, KvState, KvChange>({
+  params: ['key'],
   validate(p) {
     validateKey(p.key);
   },
@@ -51,6 +52,7 @@ export const keyprefixWatch = defineWatchType<
   KvState,
   KvChange
 >({
+  params: ['prefix'],
   validate(p) {
     validateKey(p.prefix, 'prefix');
     if (typeof p.prefix !== 'string') throw new InvalidInputError('keyprefix watch needs a prefix');

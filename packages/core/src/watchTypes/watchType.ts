@@ -16,6 +16,8 @@ export interface FetchContext {
  * state, and how to diff two states into a change. Adding a type adds one such module.
  */
 export interface WatchType<P, Raw, S, C> {
+  /** The names of its parameters, so a misspelt one is refused instead of ignored. */
+  params: readonly (keyof P & string)[];
   /** Checks parameters before anything is sent; throws InvalidInputError. */
   validate(params: P): void;
   /** Names the watch in messages: `keyprefix "app/"`. */
