@@ -12,7 +12,7 @@ import type { WatchHealth } from './health';
 import { checkHoldOptions } from './hold';
 import { validateKey } from './keys';
 import { KvClient } from './kv';
-import { type LeaderCallbacks, LeaderElection } from './leader';
+import { type LeaderCallbacks, LeaderElection, withLeaderValue } from './leader';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
 import { type ConsulLock, KvLock, type LockOptions } from './lock';
 import { recordMetrics } from './metrics';
@@ -186,7 +186,14 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     open(`lock ${JSON.stringify(key)}`);
     validateKey(key);
     checkHoldOptions(options, `lock ${JSON.stringify(key)}`);
-    const lock = new KvLock(http, key, connection.prefix + key, options, connection.logger);
+    const lock = new KvLock(
+      http,
+      key,
+      connection.prefix + key,
+      options,
+      connection.logger,
+      monitor,
+    );
     holds.add(lock);
     return lock;
   };
@@ -295,6 +302,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         limit,
         options,
         connection.logger,
+        monitor,
       );
       holds.add(semaphore);
       return semaphore;
@@ -305,7 +313,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         if (fn !== undefined && typeof fn !== 'function')
           throw new InvalidInputError(`leader ${JSON.stringify(key)}: ${name} must be a function`);
       const election = new LeaderElection(
-        newLock(key, lockOptions),
+        newLock(key, withLeaderValue(lockOptions)),
         { ...(onElected ? { onElected } : {}), ...(onDemoted ? { onDemoted } : {}) },
         connection.logger,
       );
