@@ -502,9 +502,12 @@ describe('leader', () => {
     const proxy = await startFaultProxy(dev.address);
     cleanup.push(() => proxy.close());
     const key = `${uniquePrefix('leader')}outage`;
-    // A long lock-delay: leadership can resume at once only if the key is given back, never
-    // by waiting for the old session to expire.
-    const settings = { ttlMs: 1_000, lockDelayMs: 10_000, retryMs: 50 };
+    // Consul (behind the proxy) keeps the old session 1.5 to 2 TTLs after the outage began,
+    // and the leader steps down after one: a TTL of 3 s leaves Consul's return (at the step-down)
+    // at least 1.5 s before that expiry, more than the client's probes take to hear it (at most
+    // 1 s apart). With a lock-delay of 10 s, leadership can resume at once only if the key is
+    // given back, never by waiting for the old session to expire.
+    const settings = { ttlMs: 3_000, lockDelayMs: 10_000, retryMs: 50 };
     const elected: string[] = [];
     let onElected: (name: string) => void = () => {};
     const demoted: LockLossReason[] = [];
@@ -543,5 +546,5 @@ describe('leader', () => {
     await resumed;
     expect(performance.now() - backAt).toBeLessThan(1_500);
     expect(elected).toHaveLength(2);
-  }, 10_000);
+  }, 15_000);
 });
