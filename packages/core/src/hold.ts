@@ -376,7 +376,8 @@ export abstract class Hold implements Holdable {
       if (own) await session.destroy();
     })();
     this.reclaims.add(task);
-    task.finally(() => this.reclaims.delete(task));
+    // It does not reject: every failure above is caught, and destroy() reports its own.
+    void task.finally(() => this.reclaims.delete(task));
   }
 
   private take(session: ConsulSession, own: boolean): AbortSignal {
@@ -427,13 +428,14 @@ export abstract class Hold implements Holdable {
 
   /**
    * Why the key stopped naming this holder, as Consul tells: its session is gone (invalidated:
-   * destroyed, expired, a check failed), or it lives and the key was deleted or taken.
+   * destroyed, expired, a check failed), or it lives and the key was deleted or taken. One
+   * round trip, bounded well within a TTL: the holder must stop soon whatever the answer.
    */
   private async lossReason(session: ConsulSession, signal: AbortSignal): Promise<LockLossReason> {
     try {
       const res = await this.http.call<unknown>(
         `${this.what}: read the holder's session`,
-        { signal, timeoutMs: 1_000, consistency: 'consistent' },
+        { signal, timeoutMs: Math.min(1_000, session.ttlMs / 4), consistency: 'consistent' },
         (c, o) => c.session.info({ ...o, id: session.id }),
       );
       return res.body ? 'lock-taken' : 'session-invalidated';
