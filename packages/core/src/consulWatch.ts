@@ -12,7 +12,7 @@ import type { WatchHealth } from './health';
 import { checkHoldOptions, type HoldOptions } from './hold';
 import { validateKey } from './keys';
 import { KvClient } from './kv';
-import { type LeaderCallbacks, LeaderElection } from './leader';
+import { type LeaderCallbacks, LeaderElection, withLeaderValue } from './leader';
 import { LiveConfig, type LiveConfigOptions } from './liveConfig';
 import { type ConsulLock, KvLock, type LockOptions } from './lock';
 import { describeValue } from './messageText';
@@ -248,7 +248,14 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     validateKey(key);
     checkCallOptions(options, HOLD_OPTIONS, HOLD_NUMBERS, `lock ${JSON.stringify(key)}`);
     checkHoldOptions(options, `lock ${JSON.stringify(key)}`);
-    const lock = new KvLock(http, key, connection.prefix + key, options, connection.logger);
+    const lock = new KvLock(
+      http,
+      key,
+      connection.prefix + key,
+      options,
+      connection.logger,
+      monitor,
+    );
     holds.add(lock);
     return lock;
   };
@@ -375,6 +382,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         limit,
         options,
         connection.logger,
+        monitor,
       );
       holds.add(semaphore);
       return semaphore;
@@ -391,7 +399,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
         if (fn !== undefined && typeof fn !== 'function')
           throw new InvalidInputError(`leader ${JSON.stringify(key)}: ${name} must be a function`);
       const election = new LeaderElection(
-        newLock(key, lockOptions),
+        newLock(key, withLeaderValue(lockOptions)),
         { ...(onElected ? { onElected } : {}), ...(onDemoted ? { onDemoted } : {}) },
         connection.logger,
       );

@@ -96,10 +96,10 @@ export class DecodeError extends ConsulWatchError {
   }
 }
 
-/** A wait bounded by the caller (`ready()`, a handler) ran out. */
+/** A wait bounded by the caller (`ready()`, a handler, `acquire()`) ran out. */
 export class TimeoutError extends ConsulWatchError {
-  constructor(message: string) {
-    super('TIMEOUT', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TIMEOUT', message, options);
   }
 }
 

@@ -1,3 +1,4 @@
+import type { AvailabilityMonitor } from './availability';
 import { backoffDelay, pause } from './backoff';
 import type { AnyClient, ClientCallOptions, ConsulHttp } from './consulHttp';
 import {
@@ -13,6 +14,7 @@ import {
   checkSessionOptions,
   openSession,
   type SessionOptions,
+  shown,
 } from './session';
 
 /** What a lock and a semaphore share: how they get a session and how long they wait. */
@@ -63,7 +65,7 @@ export function checkHoldOptions(options: HoldOptions, what: string): void {
     const value = options[name];
     if (value !== undefined && !(typeof value === 'number' && value >= 1 && value <= 600_000))
       throw new InvalidInputError(
-        `${what}: ${name} must be a number of milliseconds from 1 to 600000, got ${String(value)}`,
+        `${what}: ${name} must be a number of milliseconds from 1 to 600000, got ${shown(value)}`,
       );
   }
   if (options.session !== undefined && !(options.session?.signal instanceof AbortSignal))
@@ -89,6 +91,10 @@ export interface Holdable {
   close(): Promise<void>;
 }
 
+/** True when `signal` aborted because the hold was lost for `reason`. */
+const lostTo = (signal: AbortSignal, reason: LockLossReason): boolean =>
+  signal.aborted && signal.reason instanceof LockLostError && signal.reason.reason === reason;
+
 /** The next index to block on, by the index rules: a reset (lower index) reads afresh. */
 function nextIndex(sent: bigint | undefined, got: bigint | undefined): bigint | undefined {
   if (got === undefined) return undefined;
@@ -108,6 +114,13 @@ export abstract class Hold implements Holdable {
   private busy = false;
   private closed = false;
   private waiting: AbortController | undefined;
+  /** The acquisition under way, settled once its loop has cleaned up (its session destroyed). */
+  private acquiring: Promise<void> | undefined;
+  /** Why the last attempt of the acquisition under way failed, for a timeout's message. */
+  private lastFailure: Error | undefined;
+  /** Holds given up while Consul was away, whose key and session go back once it answers. */
+  private readonly reclaims = new Set<Promise<void>>();
+  private readonly closing = new AbortController();
   private seen: bigint | undefined;
 
   protected constructor(
@@ -116,6 +129,8 @@ export abstract class Hold implements Holdable {
     protected readonly logger: Logger,
     protected readonly what: string,
     private readonly sessionDefaults: SessionOptions,
+    /** The client's: it says when Consul answers again after an outage. */
+    private readonly availability: Pick<AvailabilityMonitor, 'whenAvailable'>,
   ) {}
 
   /** True while held (the signal has not aborted). */
@@ -146,6 +161,8 @@ export abstract class Hold implements Holdable {
     if (!hold.controller.signal.aborted)
       hold.controller.abort(new LockLostError(`${this.what}: released`, 'released'));
     await hold.monitor;
+    // Lost while Consul was away: reclaim() gives the key and session back once it answers.
+    if (lostTo(hold.controller.signal, 'unreachable')) return;
     try {
       if (!hold.session.signal.aborted) await this.giveUp(hold.session);
     } catch (error) {
@@ -159,7 +176,12 @@ export abstract class Hold implements Holdable {
   async close(): Promise<void> {
     this.closed = true;
     this.waiting?.abort(new LockLostError(`${this.what}: closed`, 'released'));
+    // A waiting acquisition destroys the session it opened on its way out: wait for that, so
+    // that close() leaves no session behind (a waiter in a lock-delay has one).
+    await this.acquiring;
     await this.release();
+    this.closing.abort();
+    await Promise.all(this.reclaims);
   }
 
   /** One try at taking the hold with `session`: true when taken, false when full or taken. */
@@ -204,6 +226,7 @@ export abstract class Hold implements Holdable {
     )
       throw new InvalidInputError(`${this.what}: timeoutMs must be a number of milliseconds`);
     this.busy = true;
+    this.lastFailure = undefined;
     const waiting = new AbortController();
     this.waiting = waiting;
     const onAbort = () => waiting.abort(options.signal?.reason);
@@ -213,14 +236,16 @@ export abstract class Hold implements Holdable {
       options.timeoutMs === undefined
         ? undefined
         : setTimeout(
-            () =>
-              waiting.abort(
-                new TimeoutError(`${this.what}: not acquired within ${options.timeoutMs} ms`),
-              ),
+            () => waiting.abort(this.timedOut(options.timeoutMs as number)),
             options.timeoutMs,
           );
+    const run = this.wait(once, waiting.signal);
+    this.acquiring = run.then(
+      () => {},
+      () => {},
+    );
     try {
-      return await this.wait(once, waiting.signal);
+      return await run;
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
@@ -242,6 +267,7 @@ export abstract class Hold implements Holdable {
         let outcome: Awaited<ReturnType<Hold['attempt']>>;
         try {
           if (!session || session.signal.aborted) {
+            if (session && lostTo(session.signal, 'unreachable')) this.reclaim(session, true);
             session = shared ?? (await this.openOwn(signal));
             index = undefined;
           }
@@ -250,8 +276,9 @@ export abstract class Hold implements Holdable {
         } catch (error) {
           if (signal.aborted) throw signal.reason;
           if (once || !(error instanceof ConsulUnavailableError)) throw error;
-          // Consul away, or the session gone under us: wait, then start over.
-          await pause(backoffDelay(failures++, RETRY_BACKOFF), signal);
+          this.lastFailure = error;
+          // Consul away, or the session gone under us: start over once Consul answers.
+          await this.afterUnavailable(error, failures++, signal);
           index = undefined;
           continue;
         }
@@ -295,11 +322,73 @@ export abstract class Hold implements Holdable {
           : {}),
       },
       this.logger,
+      this.what,
+      signal,
     );
+  }
+
+  /** The TimeoutError of an acquisition that ran out, with what kept it from Consul if anything. */
+  private timedOut(timeoutMs: number): TimeoutError {
+    const failure = this.lastFailure;
+    return new TimeoutError(
+      `${this.what}: not acquired within ${timeoutMs} ms${failure ? `; the last attempt failed: ${failure.message}` : ''}`,
+      failure ? { cause: failure } : undefined,
+    );
+  }
+
+  /**
+   * After a request failed as unavailable: waits until the client's availability monitor hears
+   * Consul again, so a hold resumes within a probe of Consul's return rather than after a
+   * back-off; and backs off too when Consul answers the probes but this request keeps failing.
+   */
+  private async afterUnavailable(
+    error: ConsulUnavailableError,
+    failures: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.availability.whenAvailable(error, signal);
+    if (failures > 0) await pause(backoffDelay(failures - 1, RETRY_BACKOFF), signal);
+  }
+
+  /**
+   * A hold given up because Consul was away may still be held in Consul: its session lives
+   * until Consul's own deadline (twice the TTL, started afresh by a restarted Consul). Once
+   * Consul answers, give the key back (a release sets no lock-delay, an invalidation would)
+   * and destroy the session, so that another holder takes over at once.
+   */
+  private reclaim(session: ConsulSession, own: boolean): void {
+    const stop = this.closing.signal;
+    const task = (async () => {
+      for (let failures = 0; ; failures++) {
+        try {
+          await this.giveUp(session);
+          break;
+        } catch (error) {
+          if (!(error instanceof ConsulUnavailableError)) {
+            this.logger.warn(`consul-watch: ${(error as Error).message}`);
+            break;
+          }
+          await this.afterUnavailable(error, failures, stop);
+          // Closed while Consul is still away: the session's TTL frees what it holds.
+          if (stop.aborted) return;
+        }
+      }
+      if (own) await session.destroy();
+    })();
+    this.reclaims.add(task);
+    // It does not reject: every failure above is caught, and destroy() reports its own.
+    void task.finally(() => this.reclaims.delete(task));
   }
 
   private take(session: ConsulSession, own: boolean): AbortSignal {
     const controller = new AbortController();
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        if (lostTo(controller.signal, 'unreachable')) this.reclaim(session, own);
+      },
+      { once: true },
+    );
     const lose = (reason: unknown) => {
       if (!controller.signal.aborted) controller.abort(reason);
     };
@@ -308,10 +397,17 @@ export abstract class Hold implements Holdable {
     if (session.signal.aborted) onSession();
     const monitor = this.monitor(session, controller.signal)
       .then((reason) => {
-        if (reason)
+        if (reason === 'session-invalidated')
           lose(
             new LockLostError(
-              `${this.what}: the key no longer names this holder (deleted, or taken after its session ended)`,
+              `${this.what}: Consul invalidated the holder's session ${session.id} (destroyed, expired, or a check it names failed)`,
+              reason,
+            ),
+          );
+        else if (reason)
+          lose(
+            new LockLostError(
+              `${this.what}: the key no longer names this holder (deleted, or taken by another session)`,
               reason,
             ),
           );
@@ -327,6 +423,25 @@ export abstract class Hold implements Holdable {
       return this.holds(session, body);
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * Why the key stopped naming this holder, as Consul tells: its session is gone (invalidated:
+   * destroyed, expired, a check failed), or it lives and the key was deleted or taken. One
+   * round trip, bounded well within a TTL: the holder must stop soon whatever the answer.
+   */
+  private async lossReason(session: ConsulSession, signal: AbortSignal): Promise<LockLossReason> {
+    try {
+      const res = await this.http.call<unknown>(
+        `${this.what}: read the holder's session`,
+        { signal, timeoutMs: Math.min(1_000, session.ttlMs / 4), consistency: 'consistent' },
+        (c, o) => c.session.info({ ...o, id: session.id }),
+      );
+      return res.body ? 'lock-taken' : 'session-invalidated';
+    } catch {
+      // Unanswered: the key says only that it is not ours.
+      return 'lock-taken';
     }
   }
 
@@ -351,7 +466,7 @@ export abstract class Hold implements Holdable {
         );
         failures = 0;
         this.wentBack(res.index);
-        if (!this.stillHolds(session, res.body)) return 'lock-taken';
+        if (!this.stillHolds(session, res.body)) return await this.lossReason(session, signal);
         index = nextIndex(index, res.index);
       } catch {
         if (signal.aborted) return undefined;

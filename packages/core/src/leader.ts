@@ -1,6 +1,7 @@
+import { hostname } from 'node:os';
 import { backoffDelay, pause } from './backoff';
 import { type LockLossReason, LockLostError } from './errors';
-import type { ConsulLock } from './lock';
+import { type ConsulLock, LOCK_SESSION_NAME, type LockOptions } from './lock';
 import type { Logger } from './logger';
 
 export interface LeaderState {
@@ -19,6 +20,17 @@ export interface LeaderCallbacks {
   onElected?: (signal: AbortSignal) => void | Promise<void>;
   /** Called when a term ends: the lock was lost, or the election was closed. */
   onDemoted?: (reason: LockLossReason) => void;
+}
+
+/**
+ * A leader's lock options with, unless the caller gives a value, one naming who leads (session
+ * name, host, pid), so that `consul kv get` on the key answers it: the session ID alone names
+ * no process. Go's api.Lock writes whatever value it is given, so Go contenders are unaffected.
+ */
+export function withLeaderValue(options: LockOptions): LockOptions {
+  if (options.value !== undefined && options.value !== null) return options;
+  const session = typeof options.sessionName === 'string' ? options.sessionName : LOCK_SESSION_NAME;
+  return { ...options, value: { session, host: hostname(), pid: process.pid } };
 }
 
 /** Leader election over one lock: campaign, lead until the lock is lost, campaign again. */

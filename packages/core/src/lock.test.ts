@@ -1,10 +1,18 @@
 import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { startFaultProxy } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { uniquePrefix } from '../test/helpers';
 import { type ConsulWatch, createConsulWatch } from './consulWatch';
-import { InvalidInputError, LockConflictError, LockLostError, TimeoutError } from './errors';
+import {
+  ConsulUnavailableError,
+  InvalidInputError,
+  LockConflictError,
+  type LockLossReason,
+  LockLostError,
+  TimeoutError,
+} from './errors';
 import { LOCK_FLAGS } from './lock';
 import { SEMAPHORE_FLAGS } from './semaphore';
 
@@ -90,14 +98,29 @@ describe('lock', () => {
   it('aborts the signal when its session is destroyed from outside', async () => {
     const dev = await server();
     const key = `${uniquePrefix('lock')}k`;
-    const lock = client(dev.address).lock(key, quick);
+    // A TTL that a loaded machine cannot miss: the loss must be the invalidation, not a timeout.
+    const lock = client(dev.address).lock(key, { ...quick, ttlMs: 5_000 });
     const signal = await lock.acquire();
     const session = JSON.parse((await rawEntry(dev, key))!)[0].Session as string;
     await put(dev, `/v1/session/destroy/${session}`);
     const reason = (await aborted(signal)) as LockLostError;
     expect(reason).toBeInstanceOf(LockLostError);
-    expect(['session-invalidated', 'lock-taken']).toContain(reason.reason);
+    expect(reason.reason).toBe('session-invalidated');
+    expect(reason.message).toContain(`invalidated the holder's session ${session}`);
     expect(lock.held).toBe(false);
+  });
+
+  it("reports lock-taken when another session takes the key while the holder's session lives", async () => {
+    const dev = await server();
+    const c = client(dev.address);
+    const key = `${uniquePrefix('lock')}k`;
+    const lock = c.lock(key, { ...quick, ttlMs: 5_000 });
+    const signal = await lock.acquire();
+    const other = await c.session({ ttlMs: 5_000, lockDelayMs: 0 });
+    // Consul keeps a lock through a plain write; only a delete lets another session in.
+    await c.kv.delete(key);
+    await c.kv.put(key, 'theirs', { acquire: other.id });
+    expect(((await aborted(signal)) as LockLostError).reason).toBe('lock-taken');
   });
 
   it('aborts the signal when the key is deleted', async () => {
@@ -201,6 +224,44 @@ describe('lock', () => {
     expect(sessions).toHaveLength(1);
   });
 
+  it('says why it timed out when Consul could not be reached', async () => {
+    const dev = await server();
+    const proxy = await startFaultProxy(dev.address);
+    cleanup.push(() => proxy.close());
+    proxy.failNext(1_000_000, 503, 'overloaded');
+    const lock = client(proxy.address).lock(`${uniquePrefix('lock')}k`, quick);
+    const error = (await lock.acquire({ timeoutMs: 300 }).catch((e) => e)) as TimeoutError;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error.message).toMatch(/not acquired within 300 ms; the last attempt failed: .*503/);
+    expect(error.cause).toBeInstanceOf(ConsulUnavailableError);
+    proxy.failNext(0, 503);
+  });
+
+  it('refuses at once a ttlMs that Consul refuses, naming the option and its unit', async () => {
+    const dev = await startDevServer(); // Consul's session_ttl_min: 10 s
+    cleanup.push(() => dev.close());
+    const c = client(dev.address);
+    const started = performance.now();
+    const error = (await c
+      .lock(`${uniquePrefix('lock')}k`, { ttlMs: 15 })
+      .acquire({ timeoutMs: 5_000 })
+      .catch((e) => e)) as InvalidInputError;
+    expect(performance.now() - started).toBeLessThan(2_000); // not its timeout
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toContain('lock "');
+    expect(error.message).toContain('ttlMs of 15: ttlMs is in milliseconds');
+    expect(error.message).toContain('this Consul takes 10s to 24h0m0s');
+    expect(error.message).toContain(
+      "Invalid Session TTL '15000000', must be between [10s=24h0m0s]",
+    );
+    expect(error.message).toContain('If you meant 15 s, set ttlMs: 15000.');
+    const direct = await c.session({ ttlMs: 15 }).catch((e) => e);
+    expect(direct).toBeInstanceOf(InvalidInputError);
+    expect(direct.message).toMatch(/^session: Consul refused the session's ttlMs of 15/);
+    expect(direct.message).not.toContain('will retry');
+    expect(await (await fetch(`${dev.url}/v1/session/list`)).json()).toEqual([]);
+  });
+
   it('refuses a second acquire while held, and bad options with messages naming them', async () => {
     const dev = await server();
     const c = client(dev.address);
@@ -209,6 +270,7 @@ describe('lock', () => {
     await expect(lock.acquire()).rejects.toBeInstanceOf(InvalidInputError);
     expect(() => c.lock('', quick)).toThrow(InvalidInputError);
     expect(() => c.lock('k', { ttlMs: 5 })).toThrow(/ttlMs/);
+    expect(() => c.lock('k', { ttlMs: '15000' as never })).toThrow(/got "15000"/);
     expect(() => c.lock('k', { lockDelayMs: 61_000 })).toThrow(/lockDelayMs/);
     expect(() => c.semaphore('jobs', 0)).toThrow(/limit/);
   });
@@ -222,6 +284,28 @@ describe('lock', () => {
     expect(signal.aborted).toBe(true);
     expect(await rawEntry(dev, key)).not.toContain('"Session"');
     expect(await (await fetch(`${dev.url}/v1/session/list`)).json()).toEqual([]);
+  });
+
+  it('leaves no session behind on client.close() while a waiter sits out a lock-delay', async () => {
+    const dev = await server();
+    const proxy = await startFaultProxy(dev.address);
+    cleanup.push(() => proxy.close());
+    const key = `${uniquePrefix('lock')}delayed`;
+    const holder = client(dev.address).lock(key, { ...quick, lockDelayMs: 10_000 });
+    const held = await holder.acquire();
+    const c = createConsulWatch({ address: proxy.address });
+    const waiting = c.lock(key, { ttlMs: 1_000 }).acquire();
+    waiting.catch(() => {});
+    await dev.whenParked(2); // the holder's monitor and the waiter's read
+    proxy.stallNext(1); // the waiter's next request: its try at the key once it is free
+    const session = JSON.parse((await rawEntry(dev, key))!)[0].Session as string;
+    await put(dev, `/v1/session/destroy/${session}`);
+    await aborted(held);
+    await proxy.whenStalled(1);
+    proxy.release(); // Consul refuses it for the 10 s of lock-delay; the waiter waits 5 s to retry
+    await c.close();
+    expect(await (await fetch(`${dev.url}/v1/session/list`)).json()).toEqual([]);
+    await expect(waiting).rejects.toBeInstanceOf(LockLostError);
   });
 });
 
@@ -272,7 +356,7 @@ describe('semaphore', () => {
   it('frees the slot of a holder whose session ended, and signals that holder', async () => {
     const dev = await server();
     const prefix = `${uniquePrefix('sem')}one`;
-    const first = client(dev.address).semaphore(prefix, 1, quick);
+    const first = client(dev.address).semaphore(prefix, 1, { ...quick, ttlMs: 5_000 });
     const signal = await first.acquire();
     const lock = JSON.parse((await rawEntry(dev, `${prefix}/.lock`))!)[0];
     const [holder] = Object.keys(JSON.parse(Buffer.from(lock.Value, 'base64').toString()).Holders);
@@ -281,6 +365,7 @@ describe('semaphore', () => {
     await put(dev, `/v1/session/destroy/${holder}`);
     await waiting;
     expect((await aborted(signal)) as LockLostError).toBeInstanceOf(LockLostError);
+    expect(((await aborted(signal)) as LockLostError).reason).toBe('session-invalidated');
   });
 
   it('counts a holder that another program wrote in the Go layout, and waits for its slot', async () => {
@@ -387,4 +472,79 @@ describe('leader', () => {
     expect(elections[1]!.isLeader).toBe(true);
     expect(events).toEqual(['first elected', 'first demoted (released)', 'second elected']);
   });
+
+  it('names the leader in the key value: its session name, host and pid', async () => {
+    const dev = await server();
+    const key = `${uniquePrefix('leader')}who`;
+    const c = client(dev.address);
+    await new Promise<void>((resolve) => {
+      const election = c.leader(key, { ...quick, onElected: () => resolve() });
+      cleanup.push(() => election.close());
+    });
+    const entry = JSON.parse((await rawEntry(dev, key))!)[0];
+    expect(entry.Flags).toBe(Number(LOCK_FLAGS)); // still Go's api.Lock key
+    expect(JSON.parse(Buffer.from(entry.Value, 'base64').toString())).toEqual({
+      session: 'Consul API Lock',
+      host: hostname(),
+      pid: process.pid,
+    });
+    // A value of the caller's own stays theirs.
+    const own = `${uniquePrefix('leader')}own`;
+    await new Promise<void>((resolve) => {
+      const election = c.leader(own, { ...quick, value: 'me', onElected: () => resolve() });
+      cleanup.push(() => election.close());
+    });
+    expect(await c.kv.getString(own)).toBe('me');
+  });
+
+  it('resumes leadership within about a second of Consul answering again after an outage longer than the TTL', async () => {
+    const dev = await server();
+    const proxy = await startFaultProxy(dev.address);
+    cleanup.push(() => proxy.close());
+    const key = `${uniquePrefix('leader')}outage`;
+    // Consul (behind the proxy) keeps the old session 1.5 to 2 TTLs after the outage began,
+    // and the leader steps down after one: a TTL of 3 s leaves Consul's return (at the step-down)
+    // at least 1.5 s before that expiry, more than the client's probes take to hear it (at most
+    // 1 s apart). With a lock-delay of 10 s, leadership can resume at once only if the key is
+    // given back, never by waiting for the old session to expire.
+    const settings = { ttlMs: 3_000, lockDelayMs: 10_000, retryMs: 50 };
+    const elected: string[] = [];
+    let onElected: (name: string) => void = () => {};
+    const demoted: LockLossReason[] = [];
+    let onDemoted: () => void = () => {};
+    for (const name of ['a', 'b']) {
+      const election = client(proxy.address).leader(key, {
+        ...settings,
+        onElected: () => onElected(name),
+        onDemoted: (reason) => {
+          demoted.push(reason);
+          onDemoted();
+        },
+      });
+      cleanup.push(() => election.close());
+    }
+    const next = () =>
+      new Promise<string>((resolve) => {
+        onElected = (name) => {
+          elected.push(name);
+          resolve(name);
+        };
+      });
+    await next();
+    // Consul goes away: every connection is reset, new ones as soon as they send a request.
+    const stepDown = new Promise<void>((resolve) => {
+      onDemoted = resolve;
+    });
+    proxy.resetNext(1_000_000);
+    proxy.resetConnections();
+    await stepDown;
+    expect(demoted).toEqual(['unreachable']);
+    // Back before Consul's own deadline for the old session (twice its TTL): it still holds.
+    const resumed = next();
+    proxy.resetNext(0);
+    const backAt = performance.now();
+    await resumed;
+    expect(performance.now() - backAt).toBeLessThan(1_500);
+    expect(elected).toHaveLength(2);
+  }, 15_000);
 });

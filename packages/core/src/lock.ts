@@ -1,3 +1,4 @@
+import type { AvailabilityMonitor } from './availability';
 import { encodeValue } from './codec';
 import type { AnyClient, ClientCallOptions, ConsulHttp } from './consulHttp';
 import { LockConflictError } from './errors';
@@ -8,6 +9,8 @@ import type { ConsulSession } from './session';
 
 /** HashiCorp's `api.LockFlagValue`: the flags of a key used as a lock by Go and Node alike. */
 export const LOCK_FLAGS = '3304740253564472344';
+/** The name of a lock's own session, as Go's `api.DefaultLockSessionName`. */
+export const LOCK_SESSION_NAME = 'Consul API Lock';
 /** Consul's JSON numbers are read as doubles; this is how the flags above read back. */
 const LOCK_FLAGS_READ = Number(LOCK_FLAGS);
 
@@ -34,8 +37,16 @@ export class KvLock extends Hold implements ConsulLock {
     private readonly path: string,
     options: LockOptions,
     logger: Logger,
+    availability: Pick<AvailabilityMonitor, 'whenAvailable'>,
   ) {
-    super(http, options, logger, `lock ${JSON.stringify(key)}`, { name: 'Consul API Lock' });
+    super(
+      http,
+      options,
+      logger,
+      `lock ${JSON.stringify(key)}`,
+      { name: LOCK_SESSION_NAME },
+      availability,
+    );
     this.value = options.value === undefined ? Buffer.alloc(0) : encodeValue(options.value, key);
   }
 

@@ -1,3 +1,4 @@
+import type { AvailabilityMonitor } from './availability';
 import { encodeValue } from './codec';
 import type { AnyClient, ClientCallOptions, ConsulHttp } from './consulHttp';
 import { LockConflictError } from './errors';
@@ -57,11 +58,16 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
     readonly limit: number,
     options: SemaphoreOptions,
     logger: Logger,
+    availability: Pick<AvailabilityMonitor, 'whenAvailable'>,
   ) {
-    super(http, options, logger, `semaphore ${JSON.stringify(prefix)}`, {
-      name: 'Consul API Semaphore',
-      behavior: 'delete',
-    });
+    super(
+      http,
+      options,
+      logger,
+      `semaphore ${JSON.stringify(prefix)}`,
+      { name: 'Consul API Semaphore', behavior: 'delete' },
+      availability,
+    );
     this.value = options.value === undefined ? Buffer.alloc(0) : encodeValue(options.value, prefix);
     this.lockPath = join(path, LOCK_KEY);
   }

@@ -36,6 +36,10 @@ export interface ConsulSession {
   destroy(): Promise<void>;
 }
 
+/** A value as a message shows it: strings quoted, so `"15000"` is told apart from 15000. */
+export const shown = (value: unknown): string =>
+  typeof value === 'string' ? JSON.stringify(value) : String(value);
+
 /** Refuses session settings Consul would refuse or that would renew in a tight loop. */
 export function checkSessionOptions(
   options: SessionOptions,
@@ -47,7 +51,7 @@ export function checkSessionOptions(
     throw new InvalidInputError(`${what}: ${nameOption} must be a string`);
   if (ttlMs !== undefined && !(typeof ttlMs === 'number' && ttlMs >= 10 && ttlMs <= 86_400_000))
     throw new InvalidInputError(
-      `${what}: ttlMs must be a number of milliseconds from 10 to 86400000 (Consul accepts 10000 and up unless its session_ttl_min is lower), got ${String(ttlMs)}`,
+      `${what}: ttlMs must be a number of milliseconds from 10 to 86400000 (Consul accepts 10000 and up unless its session_ttl_min is lower), got ${shown(ttlMs)}`,
     );
   if (behavior !== undefined && behavior !== 'release' && behavior !== 'delete')
     throw new InvalidInputError(
@@ -58,7 +62,7 @@ export function checkSessionOptions(
     !(typeof lockDelayMs === 'number' && lockDelayMs >= 0 && lockDelayMs <= 60_000)
   )
     throw new InvalidInputError(
-      `${what}: lockDelayMs must be a number of milliseconds from 0 to 60000, got ${String(lockDelayMs)}`,
+      `${what}: lockDelayMs must be a number of milliseconds from 0 to 60000, got ${shown(lockDelayMs)}`,
     );
   if (
     checks !== undefined &&
@@ -71,27 +75,77 @@ export function checkSessionOptions(
  * Creates a session and renews it every half TTL. A renewal that fails is retried every
  * tenth of the TTL; when none has got through for a whole TTL (counted from when the last
  * good one was sent) the session's signal aborts, one TTL before Consul may invalidate it.
+ * `what` names the caller in messages (`session`, `lock "jobs"`).
  */
 export async function openSession(
   http: ConsulHttp,
   options: SessionOptions,
   logger: Logger,
+  what = 'session',
+  signal?: AbortSignal,
 ): Promise<ConsulSession> {
   const ttlMs = options.ttlMs ?? DEFAULT_SESSION.ttlMs;
   const sentAt = performance.now();
-  const res = await http.call<{ ID: string }>('create session', { timeoutMs: ttlMs / 2 }, (c, o) =>
-    c.session.create({
-      ...o,
-      name: options.name ?? DEFAULT_SESSION.name,
-      ttl: `${ttlMs}ms`,
-      lockdelay: `${options.lockDelayMs ?? DEFAULT_SESSION.lockDelayMs}ms`,
-      ...(options.behavior ? { behavior: options.behavior } : {}),
-      ...(options.checks ? { checks: options.checks } : {}),
-    }),
+  // A 500 is how Consul refuses a session's settings; it is read here, not taken as an outage.
+  // The wait is not bound to the TTL: a TTL too short for Consul must still hear its answer.
+  const res = await http.call<{ ID: string } | string>(
+    'create session',
+    { timeoutMs: Math.max(ttlMs / 2, 5_000), acceptStatus: [500], ...(signal ? { signal } : {}) },
+    (c, o) =>
+      c.session.create({
+        ...o,
+        name: options.name ?? DEFAULT_SESSION.name,
+        ttl: `${ttlMs}ms`,
+        lockdelay: `${options.lockDelayMs ?? DEFAULT_SESSION.lockDelayMs}ms`,
+        ...(options.behavior ? { behavior: options.behavior } : {}),
+        ...(options.checks ? { checks: options.checks } : {}),
+      }),
   );
-  const id = res.body?.ID;
+  if (res.status === 500) {
+    const reason = typeof res.body === 'string' ? res.body.trim() : '';
+    throw (
+      refusedSetting(reason, options, what) ??
+      http.translate('create session', { response: { statusCode: 500, body: reason } })
+    );
+  }
+  const id = typeof res.body === 'object' ? res.body?.ID : undefined;
   if (!id) throw new ConsulUnavailableError('create session: Consul answered without an ID');
   return new RenewedSession(http, id, ttlMs, sentAt, logger);
+}
+
+/**
+ * Consul's refusal of a session's settings (its 500 texts, possibly after "rpc error making
+ * call: " when an agent forwarded it) as the option the caller set; undefined for other 500s.
+ */
+function refusedSetting(
+  reason: string,
+  options: SessionOptions,
+  what: string,
+): InvalidInputError | undefined {
+  const said = `Consul said: ${reason}`;
+  const range = /Invalid Session TTL '\d+', must be between \[([^=\]]+)=([^\]]+)\]/.exec(reason);
+  if (range || /Session TTL '[^']*' invalid/.test(reason)) {
+    const ttlMs = options.ttlMs ?? DEFAULT_SESSION.ttlMs;
+    const accepts = range
+      ? `this Consul takes ${range[1]} to ${range[2]} (its session_ttl_min sets the lower bound, 10 s by default)`
+      : 'Consul takes 10 s to 24 h unless its session_ttl_min is lowered';
+    const asSeconds =
+      ttlMs * 1000 >= 10_000 && ttlMs * 1000 <= 86_400_000
+        ? ` If you meant ${ttlMs} s, set ttlMs: ${ttlMs * 1000}.`
+        : '';
+    return new InvalidInputError(
+      `${what}: Consul refused the session's ttlMs of ${ttlMs}: ttlMs is in milliseconds, and ${accepts}. ${said}.${asSeconds}`,
+    );
+  }
+  if (/Invalid Behavior setting/.test(reason))
+    return new InvalidInputError(
+      `${what}: Consul refused the session's behavior ${shown(options.behavior)}; use 'release' or 'delete'. ${said}`,
+    );
+  if (/Missing check '[^']*' registration|Check '[^']*' is in \w+ state/.test(reason))
+    return new InvalidInputError(
+      `${what}: Consul refused the session's checks ${JSON.stringify(options.checks ?? ['serfHealth'])}: each must be a registered check of this node that is not critical. ${said}`,
+    );
+  return undefined;
 }
 
 class RenewedSession implements ConsulSession {

@@ -213,7 +213,13 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   let writer: SoakWriter | undefined;
   let nest: SoakNestApp | undefined;
   let locks: LockSoak | undefined;
-  let lockFigures: LockFigures = { acquisitions: 0, losses: {}, overlaps: 0, maxConcurrent: {} };
+  let lockFigures: LockFigures = {
+    acquisitions: 0,
+    losses: {},
+    overlaps: 0,
+    maxConcurrent: {},
+    leaderResumeMs: [],
+  };
   let web: SoakExpressApp | undefined;
   let final: Convergence = { ok: false, ms: 0, divergent: [] };
   let idle = { windowMs: 0, cpuMsPerSec: 0, deliveries: 0, requestsPerSec: 0 };
@@ -349,10 +355,17 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     probes.push(nest.config, nest.handler);
 
     // Lock holders, each on a client of its own behind the proxy.
+    const lockTtlMs = server.controllable ? 400 : 10_000;
+    // After an outage the leaders' sessions live on for twice their TTL (2 s: a restarted
+    // Consul starts their timers afresh), longer than the client's availability probes take to
+    // hear Consul (at most 1 s apart). A leader back within 1.5 s can only be the old one having
+    // given its key back, never its session expiring and then the lock-delay passing (3 s).
+    const leaderTtlMs = server.controllable ? 1_000 : 10_000;
     locks = new LockSoak({
       address: proxy.address,
       prefix: names.lockPrefix,
-      ttlMs: server.controllable ? 400 : 10_000,
+      ttlMs: lockTtlMs,
+      leader: { ttlMs: leaderTtlMs, lockDelayMs: leaderTtlMs },
       logger,
       rng,
     });
@@ -377,6 +390,8 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     const kinds: FaultKind[] = server.controllable
       ? [...PROXY_FAULTS, ...SERVER_FAULTS]
       : [...PROXY_FAULTS];
+    // Longer than the leaders' TTL: the leader steps down while Consul is away.
+    const outageMs = Math.round(leaderTtlMs * 1.25);
     const stop = new AbortController();
     const timer = setTimeout(() => stop.abort(), durationMs);
     // Warm-up: JIT, socket pools and buffers grow in the first part of a run; growth after it is what counts.
@@ -396,8 +411,17 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
         const kind = round.shift()!;
         faults[kind] = (faults[kind] ?? 0) + 1;
         locks?.faultStarted(kind);
-        await injectFault(kind, { proxy: proxy!, server: server!, writer: writer!, rng });
+        if (kind === 'outage') locks?.outageStarted();
+        await injectFault(kind, {
+          proxy: proxy!,
+          server: server!,
+          writer: writer!,
+          rng,
+          outageMs,
+        });
         const ended = performance.now();
+        // Leadership must resume within about a second of Consul's return.
+        const leaderBack = kind === 'outage' ? locks?.outageEnded(outageMs, 1_500) : undefined;
         await writer!.pause();
         if (writer!.dirty) await writer!.reconcile();
         // First with no further write: a watcher must catch up by itself. One that stays on old
@@ -421,6 +445,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
           );
         }
         writer!.resume();
+        await leaderBack;
         if (performance.now() - lastReport > 10_000) {
           lastReport = performance.now();
           const total = Object.values(faults).reduce((a, b) => a + b, 0);

@@ -4,7 +4,7 @@ import { between, type Rng, sleep } from './soakUtil';
 import type { SoakWriter } from './soakWorkload';
 
 export const PROXY_FAULTS = ['reset', 'stall', 'http500', 'http429'] as const;
-export const SERVER_FAULTS = ['restore', 'restart'] as const;
+export const SERVER_FAULTS = ['restore', 'restart', 'outage'] as const;
 export type FaultKind = (typeof PROXY_FAULTS)[number] | (typeof SERVER_FAULTS)[number];
 
 /** The lock holders' sessions live for well under a second here, so faults outlast them. */
@@ -72,12 +72,13 @@ export class SoakServer {
 
   /**
    * Closes the server, leaves the port dead for `downMs`, starts a new one on the same port
-   * and restores an older snapshot into it before it serves its first request. Like a
-   * restarted Consul agent, the new one starts with no user events in its buffer.
+   * and restores an older snapshot into it (or, with `asItWas`, the state it had when it
+   * stopped) before it serves its first request. Like a restarted Consul agent, the new one
+   * starts with no user events in its buffer, and its sessions' TTLs start afresh.
    */
-  async restart(rng: Rng, downMs: number): Promise<void> {
+  async restart(rng: Rng, downMs: number, asItWas = false): Promise<void> {
     if (!this.dev) return;
-    const snapshot = this.older(rng);
+    const snapshot = asItWas ? this.dev.snapshot() : this.older(rng);
     const port = this.dev.port;
     await this.dev.close();
     await sleep(downMs);
@@ -98,11 +99,13 @@ export interface FaultContext {
   server: SoakServer;
   writer: SoakWriter;
   rng: Rng;
+  /** How long an outage lasts, ms: longer than the leaders' session TTL. */
+  outageMs: number;
 }
 
 /** Injects one fault and resolves when it has ended (proxy back to normal, data written back). */
 export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<void> {
-  const { proxy, server, writer, rng } = ctx;
+  const { proxy, server, writer, rng, outageMs } = ctx;
   switch (kind) {
     case 'reset':
       // Every open connection, parked blocking queries included, is reset mid-wait.
@@ -127,6 +130,14 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<v
       proxy.failNext(0, status);
       return;
     }
+    case 'outage':
+      // Consul is down longer than the leader's TTL, so the leader steps down, and comes back
+      // with its state as it was: the old leader's session still holds the key, and its TTL
+      // starts afresh (issue 25: nobody led until it expired and the lock-delay passed).
+      await writer.pause();
+      await server.restart(rng, outageMs, true);
+      await writer.reconcile();
+      return;
     case 'restore':
       await writer.pause();
       server.restoreOlder(rng);

@@ -19,6 +19,11 @@ export interface LockFigures {
   overlaps: number;
   /** The most holders seen at once, per guarded resource. */
   maxConcurrent: Record<string, number>;
+  /**
+   * After each outage that made the leader step down: from Consul answering again until a
+   * leader was elected, ms.
+   */
+  leaderResumeMs: number[];
 }
 
 /**
@@ -67,6 +72,8 @@ export interface LockSoakOptions {
   prefix: string;
   /** Session TTL, ms: short on the dev-server (its sessionTtlMinMs is lowered), 10 s on an agent. */
   ttlMs: number;
+  /** The leaders' session TTL and lock-delay, ms. */
+  leader: { ttlMs: number; lockDelayMs: number };
   logger: Logger;
   rng: Rng;
 }
@@ -86,6 +93,11 @@ export class LockSoak {
   private closing: Promise<void> | undefined;
   private fault: { kind: string; at: number } | undefined;
   private readonly losses: Partial<Record<LockLossReason, number>> = {};
+  private readonly leaderResumeMs: number[] = [];
+  private readonly resumeProblems: string[] = [];
+  private readonly onElected = new Set<() => void>();
+  /** Whether a leader was in office when the current outage began. */
+  private ledBeforeOutage = false;
 
   constructor(private readonly options: LockSoakOptions) {}
 
@@ -116,9 +128,11 @@ export class LockSoak {
       const name = `leader ${i}`;
       const election = this.client().leader(`${prefix}leader`, {
         ...settings,
+        ...this.options.leader,
         onElected: (signal) => {
           this.acquisitions += 1;
           leader.enter(name, signal);
+          for (const notify of [...this.onElected]) notify();
         },
         onDemoted: (reason) => this.lost(reason),
       });
@@ -131,23 +145,60 @@ export class LockSoak {
     this.fault = { kind, at: performance.now() };
   }
 
+  /** Consul goes away now: notes whether a leader was in office. */
+  outageStarted(): void {
+    this.ledBeforeOutage = this.elections.some((e) => e.isLeader);
+  }
+
+  /**
+   * Consul answers again: when the outage made the leader step down, waits (at most
+   * `limitMs` and a second more) for the next leader and notes how long that took; longer
+   * than `limitMs` is a violation.
+   */
+  async outageEnded(outageMs: number, limitMs: number): Promise<void> {
+    const backAt = performance.now();
+    if (!this.ledBeforeOutage || this.elections.some((e) => e.isLeader)) return;
+    let notify: () => void = () => {};
+    const elected = new Promise<boolean>((resolve) => {
+      notify = () => resolve(true);
+      this.onElected.add(notify);
+    });
+    const waited = new AbortController();
+    const gaveUp = sleep(limitMs + 1_000, AbortSignal.any([waited.signal, this.stop.signal])).then(
+      () => false,
+    );
+    const resumed = await Promise.race([elected, gaveUp]);
+    waited.abort();
+    this.onElected.delete(notify);
+    const ms = Math.round(performance.now() - backAt);
+    if (resumed) this.leaderResumeMs.push(ms);
+    if (resumed ? ms > limitMs : !this.stop.signal.aborted)
+      this.resumeProblems.push(
+        `leader: after a ${outageMs} ms outage that made it step down, no leader for ${resumed ? ms : `more than ${ms}`} ms after Consul answered again (at most ${limitMs} ms expected: the old leader gives its key back)`,
+      );
+  }
+
   figures(): LockFigures {
     return {
       acquisitions: this.acquisitions,
       losses: { ...this.losses },
       overlaps: this.exclusions.reduce((sum, e) => sum + e.breaches, 0),
       maxConcurrent: Object.fromEntries(this.exclusions.map((e) => [e.name, e.max])),
+      leaderResumeMs: [...this.leaderResumeMs],
     };
   }
 
   /** Breaches so far, one line per guarded resource that had any. */
   violations(): string[] {
-    return this.exclusions
-      .filter((e) => e.breaches > 0)
-      .map(
-        (e) =>
-          `${e.name}: ${e.breaches} time(s) more holders believed they held it than it allows (at most ${e.max} at once): ${e.seen.join('; ')}`,
-      );
+    return [
+      ...this.exclusions
+        .filter((e) => e.breaches > 0)
+        .map(
+          (e) =>
+            `${e.name}: ${e.breaches} time(s) more holders believed they held it than it allows (at most ${e.max} at once): ${e.seen.join('; ')}`,
+        ),
+      ...this.resumeProblems,
+    ];
   }
 
   close(): Promise<void> {

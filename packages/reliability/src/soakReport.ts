@@ -58,7 +58,7 @@ export function formatReport(r: SoakReport): string {
     ['blocking queries', r.blockingQueries],
     [
       'lock holders',
-      `${r.locks.acquisitions} acquisitions, ${r.locks.overlaps} overlaps, most at once: ${kinds(r.locks.maxConcurrent)}; lost: ${kinds(r.locks.losses as Record<string, number>) || 'none'}`,
+      `${r.locks.acquisitions} acquisitions, ${r.locks.overlaps} overlaps, most at once: ${kinds(r.locks.maxConcurrent)}; lost: ${kinds(r.locks.losses as Record<string, number>) || 'none'}; leader back after outages: ${r.locks.leaderResumeMs.length > 0 ? `${r.locks.leaderResumeMs.join(', ')} ms` : 'none measured'}`,
     ],
     [
       'RSS start → warm → end of run → closed',

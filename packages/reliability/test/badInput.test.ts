@@ -1045,6 +1045,23 @@ describe('core: sessions, locks, semaphores and leader election', () => {
       expected: invalid('ttlMs'),
     },
     {
+      name: 'lock with ttlMs "15000" (a string)',
+      call: (c) => c.lock('bad/lock', { ttlMs: '15000' as never }),
+      expected: invalid('got "15000"'),
+    },
+    {
+      name: 'session with ttlMs 15, meant as seconds (Consul refuses it)',
+      call: (c) => c.session({ ttlMs: 15 }),
+      expected: invalid(
+        "session: Consul refused the session's ttlMs of 15: ttlMs is in milliseconds, and this Consul takes 10s to 24h0m0s",
+      ),
+    },
+    {
+      name: 'lock acquire with ttlMs 15: rejects at once, not at its timeout',
+      call: (c) => c.lock('bad/ttl15', { ttlMs: 15 }).acquire({ timeoutMs: 60_000 }),
+      expected: invalid(/^lock "bad\/ttl15": .*If you meant 15 s, set ttlMs: 15000\.$/),
+    },
+    {
       name: 'lock with lockDelayMs above Consul 60 s cap',
       call: (c) => c.lock('bad/lock', { lockDelayMs: 90_000 }),
       expected: invalid('lockDelayMs must be a number of milliseconds from 0 to 60000'),
