@@ -1,10 +1,10 @@
 import { checkFormat, decodeValue, formatOfKey, type ValueFormat } from './codec';
 import { type ConfigObject, deepFreeze, isPlainObject, topKeysChanged } from './configTree';
 import { type ConsulWatchError, DecodeError, InvalidInputError } from './errors';
-import { describeValue } from './messageText';
 import { validateKey } from './keys';
 import type { KvEntry } from './kv';
 import { LayerTree } from './layerTree';
+import { describeValue } from './messageText';
 import { checkOptionNames } from './optionNames';
 import type { KvChange, WatchSettings, WatchSpec } from './watchTypes';
 

@@ -21,11 +21,11 @@ import {
   isConnectionError,
   NotFoundError,
 } from './errors';
-import { describeValue } from './messageText';
 import { LastKnownGoodFile } from './lastKnownGood';
 import { type LayerMerge, mergeLayers } from './layerMerge';
 import { ListenerSet } from './listenerSet';
 import type { Logger } from './logger';
+import { describeValue } from './messageText';
 import { checkOptionNames } from './optionNames';
 import { Readiness } from './readiness';
 import type { WatchState, WatchStatus } from './sharedWatch';

@@ -167,7 +167,7 @@ describe('consul-watch CLI', () => {
         ['--type', 'checks', '--service', 'a', '--state', 'any', '--http-addr', dev.address],
         /either a service or a state/,
       ],
-      [['--type', 'key', '--bogus'], /Unknown option '--bogus'/],
+      [['--type', 'key', '--bogus'], /unknown option --bogus \(see the options below\)/],
       [['--type', 'nodes', '--stale', '--consistent'], /--stale or --consistent/],
       [
         ['--type', 'key', '--key', 'a', '--filter', 'Key == a'],
