@@ -1,7 +1,7 @@
 import {
+  ConsulUnavailableError,
   type ConsulWatch,
   type ConsulWatchError,
-  ConsulUnavailableError,
   createConsulWatch,
   isConnectionError,
   type KvChange,
@@ -13,8 +13,8 @@ import { FlagdCore } from '@openfeature/flagd-core';
 import {
   type EvaluationContext,
   type JsonValue,
-  type Logger as OpenFeatureLogger,
   OpenFeatureEventEmitter,
+  type Logger as OpenFeatureLogger,
   type Provider,
   ProviderEvents,
   type ResolutionDetails,
@@ -109,7 +109,7 @@ export class ConsulFlagProvider implements Provider {
       this.initFailed = true;
       const address = this.client.address;
       throw new TimeoutError(
-        `ConsulFlagProvider: no flags from ${sources.map((s) => JSON.stringify(s)).join(', ')} within readyTimeoutMs (${readyTimeoutMs} ms)${this.lastError ? `: ${this.lastError.message}` : ''}. Check that Consul answers at ${address} (connection.address or CONSUL_HTTP_ADDR) and that the token may read these keys, or set lastKnownGoodFile to start on the flags last read.`,
+        `ConsulFlagProvider: no flags from ${sources.map((s) => JSON.stringify(s)).join(', ')} within readyTimeoutMs (${readyTimeoutMs} ms)${this.lastError ? `: ${this.lastError.message.replace(/[.?!]+$/, '')}` : ''}. Check that Consul answers at ${address} (connection.address or CONSUL_HTTP_ADDR) and that the token may read these keys, or set lastKnownGoodFile to start on the flags last read.`,
       );
     }
     this.initialized = true;
@@ -142,7 +142,9 @@ export class ConsulFlagProvider implements Provider {
     context: EvaluationContext,
     logger?: OpenFeatureLogger,
   ): Promise<ResolutionDetails<boolean>> {
-    return Promise.resolve(this.core.resolveBooleanEvaluation(flagKey, defaultValue, context, logger));
+    return Promise.resolve(
+      this.core.resolveBooleanEvaluation(flagKey, defaultValue, context, logger),
+    );
   }
 
   resolveStringEvaluation(
@@ -151,7 +153,9 @@ export class ConsulFlagProvider implements Provider {
     context: EvaluationContext,
     logger?: OpenFeatureLogger,
   ): Promise<ResolutionDetails<string>> {
-    return Promise.resolve(this.core.resolveStringEvaluation(flagKey, defaultValue, context, logger));
+    return Promise.resolve(
+      this.core.resolveStringEvaluation(flagKey, defaultValue, context, logger),
+    );
   }
 
   resolveNumberEvaluation(
@@ -160,7 +164,9 @@ export class ConsulFlagProvider implements Provider {
     context: EvaluationContext,
     logger?: OpenFeatureLogger,
   ): Promise<ResolutionDetails<number>> {
-    return Promise.resolve(this.core.resolveNumberEvaluation(flagKey, defaultValue, context, logger));
+    return Promise.resolve(
+      this.core.resolveNumberEvaluation(flagKey, defaultValue, context, logger),
+    );
   }
 
   resolveObjectEvaluation<T extends JsonValue>(
@@ -169,7 +175,9 @@ export class ConsulFlagProvider implements Provider {
     context: EvaluationContext,
     logger?: OpenFeatureLogger,
   ): Promise<ResolutionDetails<T>> {
-    return Promise.resolve(this.core.resolveObjectEvaluation(flagKey, defaultValue, context, logger));
+    return Promise.resolve(
+      this.core.resolveObjectEvaluation(flagKey, defaultValue, context, logger),
+    );
   }
 
   private onChange(index: number, change: KvChange): void {

@@ -70,18 +70,23 @@ function readKey(source: string, entries: KvState): FlagDefinitions {
       source,
     );
   if (!isObject(document))
-    throw fail(`must hold a flagd flag-definition object ({ "flags": { … } }), not ${kindOf(document)}`);
+    throw fail(
+      `must hold a flagd flag-definition object ({ "flags": { … } }), not ${kindOf(document)}`,
+    );
   for (const name of Object.keys(document)) {
     if (!DOCUMENT_KEYS.includes(name))
       throw fail(`unknown member ${JSON.stringify(name)}: ${suggestion(name, DOCUMENT_KEYS, '"')}`);
   }
   const { flags, $evaluators: evaluators = {}, metadata = {} } = document;
-  if (!isObject(flags)) throw fail(`"flags" must be an object of flag definitions, not ${kindOf(flags)}`);
-  if (!isObject(evaluators)) throw fail(`"$evaluators" must be an object, not ${kindOf(evaluators)}`);
+  if (!isObject(flags))
+    throw fail(`"flags" must be an object of flag definitions, not ${kindOf(flags)}`);
+  if (!isObject(evaluators))
+    throw fail(`"$evaluators" must be an object, not ${kindOf(evaluators)}`);
   if (!isObject(metadata)) throw fail(`"metadata" must be an object, not ${kindOf(metadata)}`);
   const keys: Record<string, string> = { [EVALUATORS_KEY]: source };
   for (const [name, flag] of Object.entries(flags)) {
-    if (!isObject(flag)) throw fail(`flag ${JSON.stringify(name)} must be an object, not ${kindOf(flag)}`, name);
+    if (!isObject(flag))
+      throw fail(`flag ${JSON.stringify(name)} must be an object, not ${kindOf(flag)}`, name);
     keys[name] = source;
   }
   return { flags: flags as Record<string, JsonObject>, evaluators, metadata, keys };
@@ -140,7 +145,10 @@ function schemaReason(error: Error, name: string): string {
       }[];
       const first = issues[0];
       if (first) {
-        const at = first.instancePath.replace(`/flags/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`, '');
+        const at = first.instancePath.replace(
+          `/flags/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+          '',
+        );
         return `does not match flagd's flag schema${at ? ` at ${at}` : ''}: ${first.message}`;
       }
     } catch {
@@ -166,9 +174,16 @@ export class FlagCompiler {
     private readonly logger: OpenFeatureLogger,
   ) {}
 
-  compile(definitions: FlagDefinitions, evaluators: JsonObject, evaluatorsText: string): Map<string, FeatureFlag> {
+  compile(
+    definitions: FlagDefinitions,
+    evaluators: JsonObject,
+    evaluatorsText: string,
+  ): Map<string, FeatureFlag> {
     const context = `${evaluatorsText}\n${JSON.stringify(definitions.metadata)}`;
-    const cache = context === this.context ? this.cache : new Map<string, { text: string; flag: FeatureFlag }>();
+    const cache =
+      context === this.context
+        ? this.cache
+        : new Map<string, { text: string; flag: FeatureFlag }>();
     const next = new Map<string, { text: string; flag: FeatureFlag }>();
     const flags = new Map<string, FeatureFlag>();
     for (const [name, definition] of Object.entries(definitions.flags)) {
@@ -203,7 +218,11 @@ export class FlagCompiler {
     const fallback = definition.defaultVariant;
     if (isObject(variants) && typeof fallback === 'string' && !(fallback in variants))
       throw fail(
-        `has defaultVariant ${JSON.stringify(fallback)}, which is not among its variants (${Object.keys(variants).map((v) => JSON.stringify(v)).join(', ') || 'none'})`,
+        `has defaultVariant ${JSON.stringify(fallback)}, which is not among its variants (${
+          Object.keys(variants)
+            .map((v) => JSON.stringify(v))
+            .join(', ') || 'none'
+        })`,
       );
     for (const ref of refsOf(definition.targeting)) {
       if (!(ref in evaluators))
@@ -227,7 +246,9 @@ export class FlagCompiler {
     const flag = storage.getFlag(name)!;
     // flagd-core keeps a flag whose targeting it cannot compile and answers PARSE_ERROR for it.
     if (definition.targeting !== undefined && flag.evaluate({}).errorCode === 'PARSE_ERROR')
-      throw fail('has a targeting rule flagd cannot compile (an unknown operator or wrong arguments)');
+      throw fail(
+        'has a targeting rule flagd cannot compile (an unknown operator or wrong arguments)',
+      );
     return flag;
   }
 }

@@ -1,12 +1,7 @@
 import type { KvChange } from '@consul-watch/core';
 import type { FeatureFlag, Storage } from '@openfeature/flagd-core';
 import type { FlagMetadata, Logger as OpenFeatureLogger } from '@openfeature/server-sdk';
-import {
-  EMPTY_DEFINITIONS,
-  FlagCompiler,
-  type FlagDefinitions,
-  readSource,
-} from './flagDocument';
+import { EMPTY_DEFINITIONS, FlagCompiler, type FlagDefinitions, readSource } from './flagDocument';
 import { FlagDocumentError } from './flagDocumentError';
 
 type KvState = KvChange['entries'];
@@ -87,7 +82,8 @@ export class FlagSet implements Storage {
   /** Whether a source holds nothing: its key is absent, or its prefix has no keys. */
   isEmpty(index: number): boolean {
     const s = this.sources[index]!;
-    const d = s.pending instanceof FlagDocumentError ? undefined : (s.pending ?? s.good?.definitions);
+    const d =
+      s.pending instanceof FlagDocumentError ? undefined : (s.pending ?? s.good?.definitions);
     return d !== undefined && Object.keys(d.keys).length === 0;
   }
 

@@ -115,7 +115,10 @@ export function checkProviderOptions(options: ConsulFlagProviderOptions): Checke
       throw new InvalidInputError(`${WHERE} connection: ${(error as Error).message}`);
     }
   }
-  if (lastKnownGoodFile !== undefined && (typeof lastKnownGoodFile !== 'string' || lastKnownGoodFile === ''))
+  if (
+    lastKnownGoodFile !== undefined &&
+    (typeof lastKnownGoodFile !== 'string' || lastKnownGoodFile === '')
+  )
     throw new InvalidInputError(
       `${WHERE} lastKnownGoodFile must be a file path, got ${shown(lastKnownGoodFile)}`,
     );

@@ -28,11 +28,9 @@ describe('evaluation through the OpenFeature SDK, by flagd-core', () => {
           modern: flag(onOff, 'off', {
             targeting: { if: [{ sem_ver: [{ var: 'version' }, '>=', '2.1.0'] }, 'on', 'off'] },
           }),
-          split: flag(
-            { red: 'red', blue: 'blue' },
-            'red',
-            { targeting: { fractional: [{ var: 'targetingKey' }, ['red', 50], ['blue', 50]] } },
-          ),
+          split: flag({ red: 'red', blue: 'blue' }, 'red', {
+            targeting: { fractional: [{ var: 'targetingKey' }, ['red', 50], ['blue', 50]] },
+          }),
           shared: flag(onOff, 'off', { targeting: { if: [{ $ref: 'isStaff' }, 'on', 'off'] } }),
           named: flag({ a: 'a', b: 'b' }, 'a', {
             targeting: { if: [{ '===': [{ var: '$flagd.flagKey' }, 'named'] }, 'b', 'a'] },
@@ -115,13 +113,23 @@ describe('sources', () => {
     await f.writer.kv.put(
       'flags/shared.json',
       doc(
-        { a: flag(onOff, 'on'), b: flag(onOff, 'on'), gated: flag(onOff, 'off', { targeting: { if: [{ $ref: 'who' }, 'on', 'off'] } }) },
+        {
+          a: flag(onOff, 'on'),
+          b: flag(onOff, 'on'),
+          gated: flag(onOff, 'off', { targeting: { if: [{ $ref: 'who' }, 'on', 'off'] } }),
+        },
         { $evaluators: { who: { '===': [{ var: 'team' }, 'red'] } } },
       ),
     );
     await f.writer.kv.put('flags/app/b', JSON.stringify(flag(onOff, 'off')));
-    await f.writer.kv.put('flags/app/c.yaml', 'state: ENABLED\nvariants: { x: "x" }\ndefaultVariant: x\n');
-    await f.writer.kv.put('flags/app/$evaluators', JSON.stringify({ who: { '===': [{ var: 'team' }, 'blue'] } }));
+    await f.writer.kv.put(
+      'flags/app/c.yaml',
+      'state: ENABLED\nvariants: { x: "x" }\ndefaultVariant: x\n',
+    );
+    await f.writer.kv.put(
+      'flags/app/$evaluators',
+      JSON.stringify({ who: { '===': [{ var: 'team' }, 'blue'] } }),
+    );
     await f.provide({ sources: ['flags/shared.json', 'flags/app/'] });
     const c = f.client();
     expect(await c.getBooleanValue('a', false)).toBe(true);
@@ -133,12 +141,23 @@ describe('sources', () => {
   });
 
   it('names exactly the flags whose definition changed in PROVIDER_CONFIGURATION_CHANGED', async () => {
-    await f.writer.kv.put('flags/one.json', doc({ a: flag(onOff, 'on'), b: flag(onOff, 'on'), c: flag(onOff, 'on') }));
+    await f.writer.kv.put(
+      'flags/one.json',
+      doc({ a: flag(onOff, 'on'), b: flag(onOff, 'on'), c: flag(onOff, 'on') }),
+    );
     await f.writer.kv.put('flags/two/d', JSON.stringify(flag(onOff, 'on')));
     await f.provide({ sources: ['flags/one.json', 'flags/two/'] });
 
     let changed = f.next(ProviderEvents.ConfigurationChanged);
-    await f.writer.kv.put('flags/one.json', doc({ a: flag(onOff, 'on'), b: flag(onOff, 'off'), c: flag(onOff, 'on'), e: flag(onOff, 'on') }));
+    await f.writer.kv.put(
+      'flags/one.json',
+      doc({
+        a: flag(onOff, 'on'),
+        b: flag(onOff, 'off'),
+        c: flag(onOff, 'on'),
+        e: flag(onOff, 'on'),
+      }),
+    );
     expect((await changed).flagsChanged?.sort()).toEqual(['b', 'e']);
 
     changed = f.next(ProviderEvents.ConfigurationChanged);

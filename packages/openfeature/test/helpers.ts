@@ -32,7 +32,9 @@ export interface Fixture {
   writer: ConsulWatch;
   domain: string;
   /** Sets a ConsulFlagProvider on this test's OpenFeature domain and waits until it is ready. */
-  provide(options: Omit<ConsulFlagProviderOptions, 'connection'> & { connection?: object }): Promise<ConsulFlagProvider>;
+  provide(
+    options: Omit<ConsulFlagProviderOptions, 'connection'> & { connection?: object },
+  ): Promise<ConsulFlagProvider>;
   client(): ReturnType<typeof OpenFeature.getClient>;
   /** The next event of `type` from this domain's client. */
   next(type: ServerProviderEvents): Promise<EventDetails<ServerProviderEvents>>;
@@ -50,7 +52,9 @@ export async function fixture(): Promise<Fixture> {
     domain,
     async provide(options) {
       const provider = new ConsulFlagProvider({
-        ...(options.client ? {} : { connection: { address: dev.address, ...options.connection } }),
+        ...(options.client
+          ? {}
+          : { connection: { address: f.dev.address, ...options.connection } }),
         ...options,
       } as ConsulFlagProviderOptions);
       providers.push(provider);
@@ -70,8 +74,8 @@ export async function fixture(): Promise<Fixture> {
     },
     async close() {
       await Promise.all(providers.map((p) => p.onClose()));
-      await writer.close();
-      await dev.close();
+      await f.writer.close();
+      await f.dev.close();
     },
   };
   return f;
