@@ -37,7 +37,7 @@ export interface Fixture {
   ): Promise<ConsulFlagProvider>;
   client(): ReturnType<typeof OpenFeature.getClient>;
   /** The next event of `type` from this domain's client. */
-  next(type: ServerProviderEvents): Promise<EventDetails<ServerProviderEvents>>;
+  next(type: ServerProviderEvents): Promise<{ flagsChanged?: string[]; message?: string }>;
   close(): Promise<void>;
 }
 
@@ -67,7 +67,7 @@ export async function fixture(): Promise<Fixture> {
       return new Promise((resolve) => {
         const handler = (details?: EventDetails<ServerProviderEvents>) => {
           client.removeHandler(type, handler);
-          resolve(details!);
+          resolve((details ?? {}) as { flagsChanged?: string[]; message?: string });
         };
         client.addHandler(type, handler);
       });
