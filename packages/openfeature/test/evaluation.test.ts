@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { doc, type Fixture, fixture, flag, ProviderEvents } from './helpers';
+import { doc, type Fixture, fixture, flag, ProviderEvents, recordingLogger } from './helpers';
 
 let f: Fixture;
 beforeEach(async () => {
@@ -189,5 +189,18 @@ describe('sources', () => {
     } finally {
       await shared.close();
     }
+  });
+
+  it('says once that a source holds nothing, naming it, and takes its flags when they come', async () => {
+    const logger = recordingLogger();
+    await f.provide({ sources: ['flags/none.json', 'flags/empty/'], logger });
+    const said = logger.lines.filter((l) => l.includes('holds no flags'));
+    expect(said).toHaveLength(2);
+    expect(said[0]).toMatch(/source "flags\/none.json" holds no flags \(the key does not exist\)/);
+    expect(said[1]).toMatch(/source "flags\/empty\/" holds no flags \(no key under this prefix\)/);
+    const changed = f.next(ProviderEvents.ConfigurationChanged);
+    await f.writer.kv.put('flags/empty/x', JSON.stringify(flag(onOff, 'on')));
+    expect((await changed).flagsChanged).toEqual(['x']);
+    expect(await f.client().getBooleanValue('x', false)).toBe(true);
   });
 });
