@@ -224,17 +224,24 @@ export class FlagCompiler {
             .join(', ') || 'none'
         })`,
       );
-    for (const ref of refsOf(definition.targeting)) {
+    // Only the evaluators this flag refers to: flagd-core rewrites the document once per evaluator.
+    // An evaluator may itself refer to evaluators: take those too.
+    const used: JsonObject = {};
+    const pending = refsOf(definition.targeting);
+    for (let ref = pending.pop(); ref !== undefined; ref = pending.pop()) {
+      if (ref in used) continue;
       if (!(ref in evaluators))
         throw fail(
           `refers to evaluator ${JSON.stringify(ref)} ({ "$ref": ${JSON.stringify(ref)} }), which no "$evaluators" of the sources defines`,
         );
+      used[ref] = evaluators[ref];
+      pending.push(...refsOf(evaluators[ref]));
     }
     const storage = new MemoryStorage(this.logger);
     try {
       storage.setConfigurations(
         JSON.stringify({
-          $evaluators: evaluators,
+          ...(Object.keys(used).length > 0 ? { $evaluators: used } : {}),
           metadata: definitions.metadata,
           flags: { [name]: definition },
         }),

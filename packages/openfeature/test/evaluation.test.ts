@@ -38,11 +38,17 @@ describe('evaluation through the OpenFeature SDK, by flagd-core', () => {
           dated: flag(onOff, 'off', {
             targeting: { if: [{ '>': [{ var: '$flagd.timestamp' }, 1_600_000_000] }, 'on', 'off'] },
           }),
+          nested: flag(onOff, 'off', { targeting: { if: [{ $ref: 'staffOrBeta' }, 'on', 'off'] } }),
           count: flag({ low: 1, high: 100 }, 'low'),
           shape: flag({ a: { color: 'red' } }, 'a'),
         },
         {
-          $evaluators: { isStaff: { ends_with: [{ var: 'email' }, '@example.com'] } },
+          $evaluators: {
+            staffOrBeta: {
+              or: [{ $ref: 'isStaff' }, { starts_with: [{ var: 'email' }, 'beta-'] }],
+            },
+            isStaff: { ends_with: [{ var: 'email' }, '@example.com'] },
+          },
           metadata: { flagSetId: 'all', version: '7' },
         },
       ),
@@ -70,6 +76,9 @@ describe('evaluation through the OpenFeature SDK, by flagd-core', () => {
     expect(await c.getBooleanValue('modern', false, { version: '2.10.0' })).toBe(true);
     expect(await c.getBooleanValue('modern', true, { version: '2.0.9' })).toBe(false);
     expect(await c.getBooleanValue('shared', false, { email: 'bo@example.com' })).toBe(true);
+    expect(await c.getBooleanValue('nested', false, { email: 'bo@example.com' })).toBe(true);
+    expect(await c.getBooleanValue('nested', false, { email: 'beta-x@x.org' })).toBe(true);
+    expect(await c.getBooleanValue('nested', true, { email: 'x@x.org' })).toBe(false);
     expect(await c.getStringValue('named', '')).toBe('b');
     expect(await c.getBooleanValue('dated', false)).toBe(true);
     expect(await c.getNumberValue('count', 0)).toBe(1);
