@@ -47,7 +47,9 @@ describe('per-request context through the transaction context', () => {
   it('Express: a middleware sets the user, a handler deep down sees it', async () => {
     const app = express();
     app.use((req, _res, next) => {
-      OpenFeature.setTransactionContext({ targetingKey: req.get('x-user') ?? 'anonymous' }, next);
+      OpenFeature.setTransactionContext({ targetingKey: req.get('x-user') ?? 'anonymous' }, () =>
+        next(),
+      );
     });
     app.get('/checkout', async (_req, res) => {
       res.send(await checkoutPage());
