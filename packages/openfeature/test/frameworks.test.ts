@@ -7,21 +7,14 @@ import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsulFlagProvider } from '../src';
-import { type Fixture, fixture, flag } from './helpers';
+import { type Fixture, fixture, putCheckoutFlag } from './helpers';
 
 // The README's Express and Fastify examples, as written there: the request's user reaches an
 // evaluation deep in the call stack through OpenFeature's transaction context.
 let f: Fixture;
 beforeAll(async () => {
   f = await fixture();
-  await f.writer.kv.put(
-    'flags/my-app/new-checkout',
-    JSON.stringify(
-      flag({ on: true, off: false }, 'off', {
-        targeting: { if: [{ in: [{ var: 'targetingKey' }, ['ann', 'bo']] }, 'on', null] },
-      }),
-    ),
-  );
+  await putCheckoutFlag(f.writer, ['ann', 'bo']);
   OpenFeature.setTransactionContextPropagator(new AsyncLocalStorageTransactionContextPropagator());
   await OpenFeature.setProviderAndWait(
     new ConsulFlagProvider({

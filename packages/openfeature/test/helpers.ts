@@ -16,6 +16,17 @@ export const flag = (
   extra: Record<string, unknown> = {},
 ) => ({ state: 'ENABLED', variants, defaultVariant, ...extra });
 
+/** `new-checkout` under `flags/my-app/`: on for the users named, off for everyone else. */
+export const putCheckoutFlag = (writer: ConsulWatch, users: string[]) =>
+  writer.kv.put(
+    'flags/my-app/new-checkout',
+    JSON.stringify(
+      flag({ on: true, off: false }, 'off', {
+        targeting: { if: [{ in: [{ var: 'targetingKey' }, users] }, 'on', null] },
+      }),
+    ),
+  );
+
 export const doc = (flags: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ flags, ...extra });
 

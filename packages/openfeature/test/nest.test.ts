@@ -6,7 +6,7 @@ import { type Client, type EvaluationDetails, OpenFeature } from '@openfeature/s
 import { firstValueFrom, type Observable } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsulFlagProvider } from '../src';
-import { type Fixture, fixture, flag } from './helpers';
+import { type Fixture, fixture, putCheckoutFlag } from './helpers';
 
 // @openfeature/nestjs-sdk 0.2.x declares Nest ≤ 11 as its peer; this is the README's example
 // run on the repository's Nest 12.
@@ -33,14 +33,7 @@ class CheckoutController {
 
 beforeAll(async () => {
   f = await fixture();
-  await f.writer.kv.put(
-    'flags/my-app/new-checkout',
-    JSON.stringify(
-      flag({ on: true, off: false }, 'off', {
-        targeting: { if: [{ in: [{ var: 'targetingKey' }, ['ann']] }, 'on', null] },
-      }),
-    ),
-  );
+  await putCheckoutFlag(f.writer, ['ann']);
   const provider = new ConsulFlagProvider({
     sources: ['flags/my-app/'],
     connection: { address: f.dev.address },
