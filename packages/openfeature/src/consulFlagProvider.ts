@@ -205,7 +205,11 @@ export class ConsulFlagProvider implements Provider {
     if (from === 'consul') {
       if (wasCache)
         this.options.logger.info('ConsulFlagProvider: Consul answers; flags caught up from Consul');
-      this.lastKnownGood?.save({ sources: this.flags.saved() as unknown as Record<string, never> });
+      // Written when the flags changed, and once on the first read (or the first after the file).
+      if (changed.length > 0 || !wasReady || wasCache)
+        this.lastKnownGood?.save({
+          sources: this.flags.saved() as unknown as Record<string, never>,
+        });
     }
     if (wasReady && changed.length > 0)
       this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged: changed });

@@ -215,6 +215,39 @@ describe('Consul away', () => {
     }
   });
 
+  it('after an initialization that ran out of time, becomes READY with the first flags from Consul', async () => {
+    const port = f.dev.port;
+    await f.writer.kv.put('flags/doc.json', doc({ a: flag(onOff, 'on') }));
+    await f.writer.close();
+    await f.dev.close();
+    const domain = `${f.domain}-late`;
+    const provider = new ConsulFlagProvider({
+      sources: ['flags/doc.json'],
+      connection: { address: `127.0.0.1:${port}`, availability: { probeMinMs: 5, probeMaxMs: 20 } },
+      readyTimeoutMs: 100,
+      logger: recordingLogger(),
+    });
+    const client = OpenFeature.getClient(domain);
+    try {
+      await expect(OpenFeature.setProviderAndWait(domain, provider)).rejects.toThrow(
+        /within readyTimeoutMs \(100 ms\)/,
+      );
+      expect(client.providerStatus).toBe('ERROR');
+      const ready = new Promise<void>((resolve) =>
+        client.addHandler(ProviderEvents.Ready, () => resolve()),
+      );
+      f.dev = await startDevServer({ port }); // the fixture closes it
+      f.writer = createConsulWatch({ address: f.dev.address });
+      await f.writer.kv.put('flags/doc.json', doc({ a: flag(onOff, 'on') }));
+      await ready;
+      expect(client.providerStatus).toBe('READY');
+      expect(await client.getBooleanValue('a', false)).toBe(true);
+    } finally {
+      await OpenFeature.clearProviders();
+      await provider.onClose();
+    }
+  });
+
   it('OpenFeature.close() releases every handle of every provider', async () => {
     await f.writer.kv.put('flags/doc.json', doc({ a: flag(onOff, 'on') }));
     await f.writer.kv.put('flags/app/b', JSON.stringify(flag(onOff, 'on')));
