@@ -89,6 +89,14 @@ export class ConsulFlagProvider implements Provider {
   async initialize(_context?: EvaluationContext): Promise<void> {
     if (this.initialized) return;
     const { client, connection, sources, readyTimeoutMs } = this.options;
+    // A second call while the first waits (or after it ran out of time) starts nothing more.
+    if (this.watches.length > 0) {
+      await this.readiness.wait(
+        readyTimeoutMs,
+        () => `ConsulFlagProvider: no flags within ${readyTimeoutMs} ms`,
+      );
+      return;
+    }
     this.readiness = new Readiness();
     this.client = client ?? createConsulWatch(connection);
     this.ownClient = client === undefined;

@@ -181,6 +181,25 @@ describe('sources', () => {
     expect(await f.client().getBooleanValue('a', true)).toBe(false);
   });
 
+  it('starts its watches once when initialize() is called again while it waits', async () => {
+    const { createConsulWatch } = await import('@consul-watch/core');
+    const shared = createConsulWatch({ address: f.dev.address });
+    const { ConsulFlagProvider } = await import('../src');
+    const provider = new ConsulFlagProvider({
+      sources: ['flags/a.json', 'flags/b/'],
+      client: shared,
+    });
+    try {
+      await Promise.all([provider.initialize(), provider.initialize()]);
+      expect(shared.activeQueries).toBe(2);
+      expect(shared.watchReport()).toHaveLength(2);
+    } finally {
+      await provider.onClose();
+      expect(shared.activeQueries).toBe(0);
+      await shared.close();
+    }
+  });
+
   it('shares the watches of a given client and leaves that client open on close', async () => {
     const { createConsulWatch } = await import('@consul-watch/core');
     const shared = createConsulWatch({ address: f.dev.address });
