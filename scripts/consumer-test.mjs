@@ -10,7 +10,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const packages = ['core', 'dev-server', 'express', 'fastify', 'nestjs', 'config-loader'];
+const packages = [
+  'core',
+  'dev-server',
+  'express',
+  'fastify',
+  'nestjs',
+  'config-loader',
+  'openfeature',
+];
 const work = mkdtempSync(join(tmpdir(), 'consul-watch-consumer-'));
 const run = (cmd, args, cwd) => {
   console.log(`consumer: ${cmd} ${args.join(' ')}`);
@@ -44,6 +52,8 @@ try {
           ...ours,
           '@nestjs/common': '^12.5.1',
           '@nestjs/core': '^12.5.1',
+          '@openfeature/core': '^1.12.0',
+          '@openfeature/server-sdk': '^1.23.0',
           express: '^5.3.0',
           fastify: '^5.12.8',
           'reflect-metadata': '^0.2.2',

@@ -8,7 +8,7 @@ if (!process.argv.includes('--no-build')) await import('./demo-build.mjs');
 const { startConfigLoaderDemo } = await import('../apps/config-loader-demo/src/demo.mjs');
 const { startExpressDemo } = await import('../apps/express-demo/dist/app.js');
 const { startFastifyDemo } = await import('../apps/fastify-demo/dist/app.js');
-const { startNestDemo } = await import('../apps/nestjs-demo/dist/app.js');
+const { FLAGS_KEY, flagDocument, startNestDemo } = await import('../apps/nestjs-demo/dist/app.js');
 const { consoleLogger, createConsulWatch } = await import('../packages/core/dist/index.js');
 const { startDevServer } = await import('../packages/dev-server/dist/index.js');
 
@@ -176,15 +176,18 @@ await change(
   'demo/fastify/site/banner',
   'Hello from Consul, on Fastify',
 );
-await change(
-  nest.config.config,
-  'features.new-checkout',
-  'demo/nest/features/new-checkout',
-  'true',
-);
-console.log(
-  `demo: ${nest.url}/flags now answers ${JSON.stringify(await (await fetch(`${nest.url}/flags`)).json())}`,
-);
+{
+  // new-checkout for one more user: the flag document changes, the provider says which flag did.
+  const flagsChanged = nest.nextFlagChange();
+  await consul.kv.put(FLAGS_KEY, flagDocument(['ann', 'demo']));
+  console.log(`demo: ${FLAGS_KEY} changed; OpenFeature says: ${(await flagsChanged).join(', ')}`);
+  const flagsOf = async (user) =>
+    JSON.stringify(
+      await (await fetch(`${nest.url}/flags`, { headers: { 'x-user': user } })).json(),
+    );
+  console.log(`demo: ${nest.url}/flags for x-user: demo now answers ${await flagsOf('demo')}`);
+  console.log(`demo: ${nest.url}/flags for x-user: zoe answers ${await flagsOf('zoe')}`);
+}
 await consul.kv.put('demo/env/greeting', 'hi from the demo');
 await envRestarted;
 console.log(`demo: ${express.url}/api/settings now answers ${JSON.stringify(await settings())}`);
@@ -199,7 +202,7 @@ const urls = [
   [`${express.url}/api/settings`, 'its settings as JSON'],
   [fastify.url, 'the same page on Fastify (@consul-watch/fastify)'],
   [`${fastify.url}/api/settings`, 'its settings as JSON, from request.config'],
-  [`${nest.url}/flags`, 'NestJS: feature flags (ConsulConfigService, @ConsulValue)'],
+  [`${nest.url}/flags`, 'NestJS: feature flags through OpenFeature (send x-user: ann)'],
   [`${nest.url}/config`, 'NestJS: the whole config'],
   [`${nest.url}/changes`, 'NestJS: what its @OnConsulChange handlers saw'],
   [`${nest.url}/health`, 'NestJS: Consul health, terminus-style'],
@@ -214,7 +217,9 @@ demo: open ${express.url} and change something yourself, for example:
   curl -X PUT -d 'Changed with curl' http://${address}/v1/kv/demo/express/site/banner
   curl -X PUT -d light http://${address}/v1/kv/demo/express/ui/theme
   curl -X PUT -d dark http://${address}/v1/kv/demo/fastify/ui/theme   (then look at ${fastify.url})
-  curl -X PUT -d false http://${address}/v1/kv/demo/nest/features/new-checkout   (then GET ${nest.url}/flags)
+  curl -H 'x-user: ann' ${nest.url}/flags   (new-checkout on for ann; checkout-banner 50/50 by user)
+  curl http://${address}/v1/kv/${FLAGS_KEY}?raw > flags.json   (edit it, then put it back:)
+  curl -X PUT --data-binary @flags.json http://${address}/v1/kv/${FLAGS_KEY}
   curl -X PUT -d 'hello again' http://${address}/v1/kv/demo/env/greeting   (consul-env restarts the plain app)
 Ctrl-C to stop.`);
 if (once) await stop();

@@ -6,6 +6,7 @@ const fronts = {
   '@consul-watch/fastify': 'consulConfig',
   '@consul-watch/nestjs': 'ConsulModule',
   '@consul-watch/config-loader': 'loadConsulEnv',
+  '@consul-watch/openfeature': 'ConsulFlagProvider',
 };
 for (const [name, front] of Object.entries(fronts)) {
   const mod = require(name);

@@ -6,6 +6,8 @@ import { startDevServer } from '@consul-watch/dev-server';
 import { consulConfig } from '@consul-watch/express';
 import { consulConfig as fastifyConfig, liveConfigEvents } from '@consul-watch/fastify';
 import { ConsulModule } from '@consul-watch/nestjs';
+import { ConsulFlagProvider, type FlagDocumentError } from '@consul-watch/openfeature';
+import { OpenFeature } from '@openfeature/server-sdk';
 import Fastify from 'fastify';
 
 // What request.config holds, told once, as the Fastify README shows.
@@ -39,6 +41,18 @@ export async function typed(): Promise<void> {
   app.get('/events', liveConfigEvents({ expose: ['greeting'] }));
   await app.close();
   void ConsulModule.forRoot({ config: { prefix: 'app' } });
+  const provider = new ConsulFlagProvider({
+    sources: ['flags.json', 'flags/app/'],
+    client: consul,
+  });
+  provider.on('error', (error) => {
+    const key: string = (error as FlagDocumentError).key;
+    void key;
+  });
+  OpenFeature.setProvider('consumer', provider);
+  const on: boolean = await OpenFeature.getClient('consumer').getBooleanValue('x', false);
+  void on;
+  await OpenFeature.close();
   await loadConsulEnv({ prefix: 'app', env: {} }).catch(() => undefined);
   await consul.close();
   await dev.close();

@@ -5,8 +5,10 @@ import { startDevServer } from '@consul-watch/dev-server';
 import { consulConfig } from '@consul-watch/express';
 import { consulConfig as fastifyConfig } from '@consul-watch/fastify';
 import { ConsulConfigService, ConsulModule } from '@consul-watch/nestjs';
+import { ConsulFlagProvider } from '@consul-watch/openfeature';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import { OpenFeature } from '@openfeature/server-sdk';
 import express from 'express';
 import Fastify from 'fastify';
 
@@ -70,6 +72,24 @@ try {
   );
   check(nest.get(ConsulConfigService).get('greeting') === 'changed', 'nestjs: ConsulConfigService');
   await nest.close();
+
+  await consul.kv.put(
+    'flags.json',
+    JSON.stringify({
+      flags: {
+        greet: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' },
+      },
+    }),
+  );
+  await OpenFeature.setProviderAndWait(
+    new ConsulFlagProvider({
+      sources: ['consumer/flags.json'],
+      connection: { address: dev.address },
+    }),
+  );
+  const greet = await OpenFeature.getClient().getBooleanValue('greet', false);
+  await OpenFeature.close();
+  check(greet === true, 'openfeature: a flag from Consul through the OpenFeature SDK');
 } finally {
   await consul.close();
   await dev.close();

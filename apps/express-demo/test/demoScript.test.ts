@@ -42,6 +42,9 @@ describe('pnpm demo', () => {
     expect(block).toContain('the same page on Fastify');
     // The scripted change on the Fastify page, seen in its request.config.
     expect(out).toContain('"banner":"Hello from Consul, on Fastify"');
+    // The scripted change of the NestJS demo's flag document, announced by OpenFeature.
+    expect(out).toContain('changed; OpenFeature says: new-checkout');
+    expect(out).toMatch(/x-user: demo now answers \{"user":"demo","newCheckout":true/);
     expect(block.indexOf('everything that runs now')).toBeLessThan(block.indexOf('Ctrl-C to stop'));
   }, 60_000);
 

@@ -15,6 +15,7 @@ import {
   Controller,
   type DynamicModule,
   Get,
+  Headers,
   HttpException,
   type INestApplication,
   Injectable,
@@ -22,20 +23,22 @@ import {
   type LoggerService,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { OpenFeatureClient } from '@openfeature/nestjs-sdk';
+import { type Client, OpenFeature } from '@openfeature/server-sdk';
+import { FLAGS_KEY, featureFlagsModule, flagDocument, nextFlagChange } from './featureFlags';
+
+export { FLAGS_KEY, flagDocument } from './featureFlags';
 
 /** The keys this demo reads, and what it seeds when they are missing. */
 export const PREFIX = 'demo/nest/';
 /** The service whose health the demo follows. */
 export const PAYMENTS = 'payments';
 const SEED: Record<string, string> = {
-  'features/new-checkout': 'false',
-  'features/dark-mode': 'true',
   'limits/requests-per-minute': '60',
   greeting: 'Hello from Nest',
 };
 
 export interface DemoConfig {
-  features?: { 'new-checkout'?: boolean; 'dark-mode'?: boolean };
   limits?: { 'requests-per-minute'?: number };
   greeting?: string;
 }
@@ -92,6 +95,7 @@ export class DemoController {
     private readonly changes: ChangeLog,
     private readonly health: ConsulHealthIndicator,
     private readonly registration: ConsulRegistration,
+    @OpenFeatureClient() private readonly flags: Client,
   ) {}
 
   @Get()
@@ -103,11 +107,20 @@ export class DemoController {
     };
   }
 
+  /** Feature flags through OpenFeature, for the user the `x-user` header names. */
   @Get('flags')
-  flags() {
+  async features(@Headers('x-user') user?: string) {
+    const [checkout, banner, darkMode] = await Promise.all([
+      this.flags.getBooleanDetails('new-checkout', false),
+      this.flags.getStringDetails('checkout-banner', 'blue'),
+      this.flags.getBooleanValue('dark-mode', false),
+    ]);
     return {
-      newCheckout: this.config.get('features.new-checkout', false),
-      darkMode: this.config.get('features.dark-mode', false),
+      user: user || 'anonymous',
+      newCheckout: checkout.value,
+      checkoutBanner: banner.value,
+      why: { newCheckout: checkout.reason, checkoutBanner: banner.reason },
+      darkMode,
       requestsPerMinute: this.limits.perMinute,
     };
   }
@@ -155,15 +168,18 @@ export interface NestDemo {
   platform: NestPlatform;
   consulAddress: string;
   app: INestApplication;
-  /** The app's live config (what /flags and /config read). */
+  /** The app's live config (what /config reads, and /flags its limit). */
   config: ConsulConfigService<DemoConfig>;
+  /** Resolves with the flags named by the next PROVIDER_CONFIGURATION_CHANGED. */
+  nextFlagChange(): Promise<string[]>;
   close(): Promise<void>;
 }
 
-function demoModule(consulAddress: string, port: number): DynamicModule {
+function demoModule(consulAddress: string, port: number, flags: DynamicModule): DynamicModule {
   return {
     module: class NestDemoModule {},
     imports: [
+      flags,
       ConsulModule.forRoot({
         address: consulAddress,
         config: { prefix: PREFIX, format: 'auto' },
@@ -195,9 +211,11 @@ export async function startNestDemo(options: NestDemoOptions = {}): Promise<Nest
     for (const [key, value] of Object.entries(SEED)) {
       if (!existing.has(PREFIX + key)) await seeder.kv.put(PREFIX + key, value);
     }
+    if ((await seeder.kv.getEntry(FLAGS_KEY)) === undefined)
+      await seeder.kv.put(FLAGS_KEY, flagDocument());
     const port = options.port ?? 0;
     const nestOptions = { logger: options.logger === undefined ? new Logger() : options.logger };
-    const module = demoModule(consulAddress, port);
+    const module = demoModule(consulAddress, port, await featureFlagsModule(consulAddress));
     // The Fastify adapter is loaded only when asked for, so the Express start stays as quick.
     app =
       platform === 'fastify'
@@ -211,6 +229,7 @@ export async function startNestDemo(options: NestDemoOptions = {}): Promise<Nest
     await app.listen(port, '127.0.0.1');
   } catch (error) {
     await app?.close();
+    await OpenFeature.close();
     await dev?.close();
     throw error;
   } finally {
@@ -229,8 +248,11 @@ export async function startNestDemo(options: NestDemoOptions = {}): Promise<Nest
     consulAddress,
     app: started,
     config: started.get(ConsulConfigService),
+    nextFlagChange,
     async close() {
       await started.close();
+      // The OpenFeature module closes the provider on shutdown; this also covers a host without it.
+      await OpenFeature.close();
       await dev?.close();
     },
   };

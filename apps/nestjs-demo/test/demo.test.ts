@@ -4,13 +4,24 @@ import { startTestAgent, type TestAgent } from '@consul-watch/dev-server/testing
 import { ConsulConfigService } from '@consul-watch/nestjs';
 import { filter, firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ChangeLog, type NestDemo, PAYMENTS, PLATFORMS, PREFIX, startNestDemo } from '../src/app';
+import {
+  ChangeLog,
+  FLAGS_KEY,
+  flagDocument,
+  type NestDemo,
+  PAYMENTS,
+  PLATFORMS,
+  PREFIX,
+  startNestDemo,
+} from '../src/app';
 
 let agent: TestAgent;
 let demo: NestDemo;
 
-const getJson = async (path: string) => {
-  const res = await fetch(`${demo.url}${path}`, { headers: { connection: 'close' } });
+const getJson = async (path: string, user?: string) => {
+  const res = await fetch(`${demo.url}${path}`, {
+    headers: { connection: 'close', ...(user ? { 'x-user': user } : {}) },
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 const consulPut = (path: string, body: string | object) =>
@@ -42,27 +53,44 @@ describe.each(PLATFORMS)('nestjs-demo on %s', (platform) => {
     expect(demo.app.getHttpAdapter().getType()).toBe(platform);
   });
 
-  it('serves the seeded flags, then the new value after a change through the KV API', async () => {
-    expect((await getJson('/flags')).body).toEqual({
+  it('serves the seeded flags for the user of the request, then the new ones after a change in Consul', async () => {
+    expect((await getJson('/flags')).body).toMatchObject({
+      user: 'anonymous',
       newCheckout: false,
       darkMode: true,
       requestsPerMinute: 60,
     });
-    const flagChanged = changeOf('features.new-checkout');
-    await consulPut(`/v1/kv/${PREFIX}features/new-checkout`, 'true');
-    await flagChanged;
+    // new-checkout is targeted by the x-user header; the others get the default.
+    expect((await getJson('/flags', 'ann')).body).toMatchObject({
+      user: 'ann',
+      newCheckout: true,
+      why: { newCheckout: 'TARGETING_MATCH' },
+    });
+    expect((await getJson('/flags', 'cy')).body).toMatchObject({ newCheckout: false });
+
+    // checkout-banner is a 50/50 fractional rollout: each user always gets the same variant,
+    // and both variants are given out.
+    const banners = new Map<string, unknown>();
+    for (let i = 0; i < 30; i++) {
+      const user = `user-${i}`;
+      const first = (await getJson('/flags', user)).body.checkoutBanner;
+      expect((await getJson('/flags', user)).body.checkoutBanner).toBe(first);
+      banners.set(user, first);
+    }
+    expect(new Set(banners.values())).toEqual(new Set(['blue', 'green']));
+
+    const flagsChanged = demo.nextFlagChange();
+    await consulPut(`/v1/kv/${FLAGS_KEY}`, flagDocument(['ann', 'cy']));
+    expect(await flagsChanged).toEqual(['new-checkout']);
     const limitChanged = changeOf('limits.requests-per-minute');
     await consulPut(`/v1/kv/${PREFIX}limits/requests-per-minute`, '120');
     await limitChanged;
-    expect((await getJson('/flags')).body).toEqual({
+    expect((await getJson('/flags', 'cy')).body).toMatchObject({
       newCheckout: true,
       darkMode: true,
       requestsPerMinute: 120,
     });
-    expect((await getJson('/config')).body).toMatchObject({
-      features: { 'new-checkout': true },
-      greeting: 'Hello from Nest',
-    });
+    expect((await getJson('/config')).body).toMatchObject({ greeting: 'Hello from Nest' });
   });
 
   it('logs changes under its prefix and the health of the payments service', async () => {

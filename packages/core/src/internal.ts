@@ -1,6 +1,7 @@
 // @consul-watch/core/internal: what the @consul-watch packages share with core and users do
 // not need. Not public API: it may change in any release, without notice.
 export { writeFileAtomic } from './atomicFile';
+export { decodeValue, formatOfKey } from './codec';
 export { type CommandLine, type FlagValues, parseCommandLine } from './commandLine';
 export { type ConfigEvents, type ConfigEventsOptions, configEvents } from './configEvents';
 export {
@@ -12,6 +13,9 @@ export {
 export { getPath, pickPaths } from './configTree';
 export { type Connection, resolveConnection } from './connection';
 export { checkClientOptionNames } from './consulWatch';
+export { validateKey } from './keys';
+export { LastKnownGoodFile } from './lastKnownGood';
 export { describeValue } from './messageText';
 export { checkOptionNames, closestName, namesOf, suggestion } from './optionNames';
 export { checkNumberTypes, positiveMs } from './optionValues';
+export { Readiness } from './readiness';

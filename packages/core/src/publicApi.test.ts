@@ -12,6 +12,11 @@ describe('public API', () => {
       'resolveConnection',
       'getPath',
       'pickPaths',
+      'decodeValue',
+      'formatOfKey',
+      'validateKey',
+      'LastKnownGoodFile',
+      'Readiness',
     ]) {
       expect(Object.keys(core)).not.toContain(name);
       expect(Object.keys(internal)).toContain(name);

@@ -16,6 +16,7 @@ import {
 } from '@consul-watch/dev-server/testing';
 import { type SoakExpressApp, type SoakNestApp, startExpressApp, startNestApp } from './soakApps';
 import { type FaultKind, injectFault, PROXY_FAULTS, SERVER_FAULTS, SoakServer } from './soakFaults';
+import { FlagProbe } from './soakFlags';
 import { type LockFigures, LockSoak } from './soakLocks';
 import {
   ConfigProbe,
@@ -354,6 +355,19 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     closers.push({ name: 'nest app', close: () => nest!.close() });
     probes.push(nest.config, nest.handler);
 
+    // An OpenFeature flag provider, on a client of its own.
+    const flagClient = createConsulWatch({ address: proxy.address, watch: engine, logger });
+    closers.push({ name: 'flag client', close: () => flagClient.close() });
+    const flags = new FlagProbe(
+      'openfeature provider',
+      { kind: 'flags', doc: names.flagDoc, prefix: names.flagPrefix },
+      flagClient,
+      writer.flagValues,
+    );
+    closers.push({ name: 'flag provider', close: () => flags.close() });
+    await flags.start();
+    probes.push(flags);
+
     // Lock holders, each on a client of its own behind the proxy.
     const lockTtlMs = server.controllable ? 400 : 10_000;
     // After an outage the leaders' sessions live on for twice their TTL (2 s: a restarted
@@ -382,7 +396,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
         `before any fault, watchers differ from the server: ${first.divergent.join(', ')}`,
       );
     progress(
-      `${probes.length} watchers ready over ${client.activeQueries + expressClient.activeQueries + nest.activeQueries()} blocking queries; running ${Math.round(durationMs / 1000)} s`,
+      `${probes.length} watchers ready over ${client.activeQueries + expressClient.activeQueries + flagClient.activeQueries + nest.activeQueries()} blocking queries; running ${Math.round(durationMs / 1000)} s`,
     );
 
     // The run: the writer and the fault loop, side by side, until the deadline.
@@ -499,7 +513,11 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     // window opens after a short settle, so the tail of the run (V8 compiling and collecting
     // on its own threads, which process.cpuUsage counts) is not charged to the watchers.
     await sleep(IDLE_SETTLE_MS);
-    blockingQueries = client.activeQueries + expressClient.activeQueries + nest.activeQueries();
+    blockingQueries =
+      client.activeQueries +
+      expressClient.activeQueries +
+      flagClient.activeQueries +
+      nest.activeQueries();
     const before = deliveries();
     const requestsBefore = proxy.requests;
     const cpuBefore = process.cpuUsage();
@@ -553,6 +571,11 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   }
   if (leaked.length > 0) violations.push(`handles left open: ${leaked.join(', ')}`);
 
+  const flagProbe = probes.find((p): p is FlagProbe => p instanceof FlagProbe);
+  if (flagProbe && flagProbe.unknownValues.length > 0)
+    violations.push(
+      `the flag provider evaluated to values never written to Consul: ${flagProbe.unknownValues.join(', ')}`,
+    );
   const duplicates = probes.reduce((sum, p) => sum + p.duplicates, 0);
   const eventDuplicates = eventProbe?.duplicateIds ?? 0;
   if (duplicates > 0) violations.push(`${duplicates} deliveries of unchanged data`);

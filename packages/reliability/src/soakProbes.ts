@@ -6,6 +6,7 @@ import type {
   WatchChange,
 } from '@consul-watch/core';
 import { consulJson, stableJson } from './soakUtil';
+import { flagsTruth } from './soakWorkload';
 
 /** What a probe is compared with: one direct read of the server. */
 export type TruthTarget =
@@ -17,7 +18,8 @@ export type TruthTarget =
   | { kind: 'checks'; service: string }
   | { kind: 'state'; state: 'critical' | 'passing' }
   | { kind: 'events'; name: string }
-  | { kind: 'config'; layers: string[] };
+  | { kind: 'config'; layers: string[] }
+  | { kind: 'flags'; doc: string; prefix: string };
 
 export const targetId = (t: TruthTarget) => stableJson(t);
 
@@ -187,6 +189,16 @@ export async function readTruth(base: string, targets: TruthTarget[]): Promise<T
             t.layers.map(async (prefix) => ({ prefix, entries: await kvList(prefix) })),
           );
           value = { canonical: stableJson(configTree(layers)) };
+          break;
+        }
+        case 'flags': {
+          const [doc, entries] = await Promise.all([
+            consulJson<RawKv[]>(base, `/v1/kv/${t.doc}`, []),
+            kvList(t.prefix),
+          ]);
+          const text = (e: RawKv) => Buffer.from(e.Value ?? '', 'base64').toString('utf8');
+          const prefixed = new Map(entries.map((e) => [e.Key.slice(t.prefix.length), text(e)]));
+          value = { canonical: flagsTruth(doc[0] ? text(doc[0]) : undefined, prefixed) };
           break;
         }
       }

@@ -1,4 +1,4 @@
-import { between, consulJson, consulOk, pick, type Rng, sleep } from './soakUtil';
+import { between, consulJson, consulOk, pick, type Rng, sleep, stableJson } from './soakUtil';
 
 /** Every name one soak run uses, unique per run so runs can share a real agent. */
 export interface SoakNames {
@@ -18,6 +18,9 @@ export interface SoakNames {
   api: string;
   nodePrefix: string;
   event: string;
+  /** A flagd document (flags f0, f1) and a prefix of one flag per key (f1, f2, f3, marker). */
+  flagDoc: string;
+  flagPrefix: string;
 }
 
 export function soakNames(run: string): SoakNames {
@@ -34,7 +37,46 @@ export function soakNames(run: string): SoakNames {
     nodePrefix: `soak-${run}-node-`,
     event: `soak-${run}`,
     lockPrefix: `soak-${run}-locks/`,
+    flagDoc: `${root}flagdoc.json`,
+    flagPrefix: `${root}flags/`,
   };
+}
+
+/** The flags the soak writer keeps in Consul: f0, f1 in the document; f1 (again), f2, f3 and a marker under the prefix. */
+export const SOAK_FLAGS = ['f0', 'f1', 'f2', 'f3', 'marker'];
+
+/** A flag definition whose variants are values never written before. */
+export function soakFlag(value: string): string {
+  return JSON.stringify({
+    state: 'ENABLED',
+    variants: { a: value, b: `${value}-b` },
+    defaultVariant: 'a',
+    targeting: { if: [{ '==': [{ var: 'user' }, 'u1'] }, 'b', null] },
+  });
+}
+
+/** What the flags evaluate to for an empty context, from the server's documents (later source wins). */
+export function flagsTruth(doc: string | undefined, prefixed: Map<string, string>): string {
+  const values: Record<string, string> = {};
+  const take = (name: string, definition: unknown) => {
+    const d = definition as { variants?: Record<string, string>; defaultVariant?: string };
+    const value = d?.variants?.[d.defaultVariant ?? ''];
+    if (typeof value === 'string') values[name] = value;
+  };
+  // The writer mends a document it spoils at once, so none is left when the server is read.
+  const parse = (text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  };
+  if (doc !== undefined) {
+    const flags = (parse(doc) as { flags?: Record<string, unknown> } | undefined)?.flags ?? {};
+    for (const [name, definition] of Object.entries(flags)) take(name, definition);
+  }
+  for (const [name, text] of prefixed) take(name, parse(text));
+  return stableJson(values);
 }
 
 type CheckStatus = 'passing' | 'critical';
@@ -96,6 +138,8 @@ export class SoakWriter {
   readonly firedEventIds: string[] = [];
   /** A write failed, so the model may not match the server until the next reconcile. */
   dirty = false;
+  /** Every variant value a flag definition written to Consul ever held (added before the write). */
+  readonly flagValues = new Set<string>();
   private seq = 0;
   private lastEventAt = Number.NEGATIVE_INFINITY;
   private gate: { promise: Promise<void>; open: () => void } | undefined;
@@ -115,6 +159,39 @@ export class SoakWriter {
 
   private count(kind: string): void {
     this.writesByKind[kind] = (this.writesByKind[kind] ?? 0) + 1;
+  }
+
+  /** A flag definition of values never written before, counted as written. */
+  private nextFlag(): string {
+    const value = `fv-${this.nextValue()}`;
+    this.flagValues.add(value);
+    this.flagValues.add(`${value}-b`);
+    return soakFlag(value);
+  }
+
+  private flagDocument(): string {
+    return JSON.stringify({
+      flags: { f0: JSON.parse(this.nextFlag()), f1: JSON.parse(this.nextFlag()) },
+    });
+  }
+
+  /**
+   * A write to the flags: a flag under the prefix or the whole document; now and then a document
+   * that cannot be used (the provider must keep its last good flags), mended by the next write.
+   */
+  private async flagStep(): Promise<void> {
+    const base = this.base();
+    const n = this.names;
+    const r = this.rng();
+    const key = r < 0.7 ? `${n.flagPrefix}${pick(this.rng, ['f1', 'f2', 'f3'])}` : n.flagDoc;
+    if (this.rng() < 0.2) {
+      await consulOk(base, 'PUT', `/v1/kv/${key}`, '{"flags": ');
+      this.count('flags.bad');
+    }
+    const value = key === n.flagDoc ? this.flagDocument() : this.nextFlag();
+    await consulOk(base, 'PUT', `/v1/kv/${key}`, value);
+    this.model.kv.set(key, value);
+    this.count('flags.put');
   }
 
   private nextValue(): string {
@@ -137,6 +214,8 @@ export class SoakWriter {
     for (let i = 0; i < KV_KEYS; i++) m.kv.set(`${this.names.kvPrefix}k${i}`, this.nextValue());
     for (const k of CONFIG_KEYS) m.kv.set(`${this.names.configPrefix}${k}`, this.configValue());
     m.kv.set(`${this.names.overridePrefix}db/port`, '6543');
+    m.kv.set(this.names.flagDoc, this.flagDocument());
+    for (const f of ['f1', 'f2', 'f3']) m.kv.set(`${this.names.flagPrefix}${f}`, this.nextFlag());
     for (let i = 1; i <= WEB_INSTANCES - 1; i++) {
       m.services.set(`${this.names.web}-${i}`, {
         name: this.names.web,
@@ -172,6 +251,7 @@ export class SoakWriter {
       [n.kvKey, mark],
       [`${n.configPrefix}marker/c`, mark],
       [`${n.overridePrefix}marker/o`, mark],
+      [`${n.flagPrefix}marker`, this.nextFlag()],
     ];
     for (const [key, value] of puts) {
       await consulOk(base, 'PUT', `/v1/kv/${key}`, value);
@@ -277,6 +357,7 @@ export class SoakWriter {
     const base = this.base();
     const n = this.names;
     const m = this.model;
+    if (this.rng() < 0.1) return this.flagStep();
     const r = this.rng();
     if (r < 0.3) {
       const key = `${n.kvPrefix}k${between(this.rng, 0, KV_KEYS - 1)}`;

@@ -41,6 +41,7 @@ import {
   liveConfigEvents,
 } from '@consul-watch/fastify';
 import { ConsulModule, ConsulValue, LeaderOnly, OnConsulChange } from '@consul-watch/nestjs';
+import { ConsulFlagProvider, FlagDocumentError } from '@consul-watch/openfeature';
 import { Injectable, type LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import express from 'express';
@@ -3638,6 +3639,227 @@ describe('ACL: a dev-server with aclToken', () => {
     expect(await aclRoot.kv.getString('known/a')).toBe('alpha');
     expect(await aclRoot.kv.put(`acl-${RUN}/ok`, 'v')).toBe(true);
     expect(await aclRoot.kv.delete(`acl-${RUN}/ok`)).toBe(true);
+  });
+});
+
+// ─── openfeature: ConsulFlagProvider ─────────────────────────────────────────────────────
+
+describe('openfeature: ConsulFlagProvider options', () => {
+  interface FlagRow extends Row {
+    options: () => unknown;
+    expected: Expected;
+  }
+  const sourcesNeeded = invalid(/^ConsulFlagProvider sources must be a non-empty array/);
+  const timeout = invalid(/^ConsulFlagProvider readyTimeoutMs must be a positive number/);
+  const rows: FlagRow[] = [
+    {
+      name: 'no options at all',
+      options: () => undefined,
+      expected: invalid('ConsulFlagProvider needs an options object'),
+    },
+    { name: 'nothing: {}', options: () => ({}), expected: sourcesNeeded },
+    { name: 'sources: []', options: () => ({ sources: [] }), expected: sourcesNeeded },
+    { name: 'sources: a string', options: () => ({ sources: 'flags/' }), expected: sourcesNeeded },
+    {
+      name: "sources: ['']",
+      options: () => ({ sources: [''] }),
+      expected: invalid(/sources\[0\] must be a Consul key .* got ""/),
+    },
+    {
+      name: 'sources: [42]',
+      options: () => ({ sources: [42] }),
+      expected: invalid(/sources\[0\] must be a Consul key .* got 42/),
+    },
+    {
+      name: "sources: a prefix with a leading '/'",
+      options: () => ({ sources: ['/flags/'] }),
+      expected: invalid(`sources[0]: prefix "/flags/" must not begin with '/'`),
+    },
+    {
+      name: 'sources: a key with a control character',
+      options: () => ({ sources: ['flags/a\u0000.json'] }),
+      expected: invalid(/sources\[0\]: key .* contains a control character/),
+    },
+    {
+      name: 'sources: a key of another format (.toml)',
+      options: () => ({ sources: ['flags/app.toml'] }),
+      expected: invalid(
+        /sources\[0\] "flags\/app.toml": .* not .toml; for a prefix end it with '\/'/,
+      ),
+    },
+    {
+      name: 'sources: the same key twice',
+      options: () => ({ sources: ['flags/a.json', 'flags/a.json'] }),
+      expected: invalid('sources lists "flags/a.json" twice'),
+    },
+    {
+      name: "unknown option 'source'",
+      options: () => ({ source: ['flags/'] }),
+      expected: invalid("ConsulFlagProvider: unknown option 'source': did you mean 'sources'?"),
+    },
+    {
+      name: "unknown option 'readyTimeout'",
+      options: () => ({ sources: ['flags/'], readyTimeout: 5 }),
+      expected: invalid("unknown option 'readyTimeout': did you mean 'readyTimeoutMs'?"),
+    },
+    {
+      name: 'client: not a ConsulWatch',
+      options: () => ({ sources: ['flags/'], client: {} }),
+      expected: invalid(/ConsulFlagProvider client must be a ConsulWatch/),
+    },
+    {
+      name: 'client and connection both',
+      options: () => ({ sources: ['flags/'], client: root, connection: { address: dev.address } }),
+      expected: invalid('ConsulFlagProvider takes client or connection, not both'),
+    },
+    {
+      name: 'connection: a string',
+      options: () => ({ sources: ['flags/'], connection: dev.address }),
+      expected: invalid(/ConsulFlagProvider connection must be an object/),
+    },
+    {
+      name: 'connection: address with credentials',
+      options: () => ({ sources: ['flags/'], connection: { address: `http://x:${PASSWORD}@h:1` } }),
+      expected: invalid('address must not carry credentials', [PASSWORD]),
+    },
+    {
+      name: "lastKnownGoodFile: ''",
+      options: () => ({ sources: ['flags/'], lastKnownGoodFile: '' }),
+      expected: invalid('ConsulFlagProvider lastKnownGoodFile must be a file path, got ""'),
+    },
+    {
+      name: 'lastKnownGoodFile: 5',
+      options: () => ({ sources: ['flags/'], lastKnownGoodFile: 5 }),
+      expected: invalid('ConsulFlagProvider lastKnownGoodFile must be a file path, got 5'),
+    },
+    {
+      name: 'logger: without methods',
+      options: () => ({ sources: ['flags/'], logger: {} }),
+      expected: invalid(/ConsulFlagProvider logger must have debug, info, warn and error/),
+    },
+    {
+      name: 'readyTimeoutMs: 0',
+      options: () => ({ sources: ['f/'], readyTimeoutMs: 0 }),
+      expected: timeout,
+    },
+    {
+      name: 'readyTimeoutMs: -1',
+      options: () => ({ sources: ['f/'], readyTimeoutMs: -1 }),
+      expected: timeout,
+    },
+    {
+      name: 'readyTimeoutMs: NaN',
+      options: () => ({ sources: ['f/'], readyTimeoutMs: Number.NaN }),
+      expected: timeout,
+    },
+    {
+      name: 'readyTimeoutMs: "500" (a string)',
+      options: () => ({ sources: ['f/'], readyTimeoutMs: '500' }),
+      expected: invalid(
+        'readyTimeoutMs must be a positive number of milliseconds (default 5000), got "500"',
+      ),
+    },
+  ];
+  table(rows, async (row) => {
+    const { error, made } = await clientsMadeBy(
+      () => new ConsulFlagProvider(row.options() as never),
+    );
+    expectTyped(error, row.expected);
+    expect(made, 'a refused provider starts no client').toEqual([]);
+  });
+});
+
+describe('openfeature: flag documents in Consul (the last good flags stay)', () => {
+  interface DocRow extends Row {
+    key: string;
+    value: string;
+    names: RegExp;
+    flag?: string;
+  }
+  const good = JSON.stringify({
+    state: 'ENABLED',
+    variants: { on: true, off: false },
+    defaultVariant: 'on',
+  });
+  const rows: DocRow[] = [
+    { name: 'a key source: not JSON', key: 'doc.json', value: '{', names: /is not valid JSON/ },
+    {
+      name: 'a key source: a JSON array',
+      key: 'doc.json',
+      value: '[]',
+      names: /must hold a flagd flag-definition object .* not an array/,
+    },
+    {
+      name: 'a key source: YAML text in a .json key',
+      key: 'doc.json',
+      value: 'flags: {}',
+      names: /is not valid JSON/,
+    },
+    {
+      name: 'a key source: "flags" a string',
+      key: 'doc.json',
+      value: '{"flags":"x"}',
+      names: /"flags" must be an object/,
+    },
+    {
+      name: 'a key source: a flag without variants',
+      key: 'doc.json',
+      value: '{"flags":{"d":{"state":"ENABLED","defaultVariant":"on"}}}',
+      names: /flag "d" .* does not match flagd's flag schema/,
+      flag: 'd',
+    },
+    {
+      name: 'a key source: state "ON"',
+      key: 'doc.json',
+      value: '{"flags":{"d":{"state":"ON","variants":{"on":true},"defaultVariant":"on"}}}',
+      names: /flag "d" .* does not match flagd's flag schema at \/state/,
+      flag: 'd',
+    },
+    {
+      name: 'a prefix key: a number',
+      key: 'app/a',
+      value: '42',
+      names: /must hold the definition of flag "a" .* not a number/,
+      flag: 'a',
+    },
+    {
+      name: 'a prefix $evaluators: an array',
+      key: 'app/$evaluators',
+      value: '[]',
+      names: /must hold an object of evaluators/,
+    },
+    {
+      name: 'a prefix key: a targeting rule with an unknown operator',
+      key: 'app/a',
+      value: JSON.stringify({ ...JSON.parse(good), targeting: { nope: [1] } }),
+      names: /flag "a" .* does not match flagd's flag schema at \/targeting/,
+      flag: 'a',
+    },
+  ];
+  table(rows, async (row) => {
+    const base = `flags-${RUN}-${randomUUID().slice(0, 8)}/`;
+    await root.kv.put(`${base}doc.json`, `{"flags":{"d":${good}}}`);
+    await root.kv.put(`${base}app/a`, good);
+    const provider = new ConsulFlagProvider({
+      sources: [`${base}doc.json`, `${base}app/`],
+      client: root,
+    });
+    try {
+      await provider.initialize();
+      const reported = new Promise<ConsulWatchError>((resolve) => provider.on('error', resolve));
+      await root.kv.put(`${base}${row.key}`, row.value);
+      const error = expectTyped(await reported, {
+        cls: FlagDocumentError,
+        code: 'DECODE_FAILED',
+        names: row.names,
+      }) as FlagDocumentError;
+      expect(error.key).toBe(`${base}${row.key}`);
+      expect(error.flag).toBe(row.flag);
+      expect((await provider.resolveBooleanEvaluation('d', false, {})).value).toBe(true);
+      expect((await provider.resolveBooleanEvaluation('a', false, {})).value).toBe(true);
+    } finally {
+      await provider.onClose();
+    }
   });
 });
 

@@ -30,6 +30,9 @@ describe('soak', () => {
     expect(report.writes.failed).toBe(0);
     expect(report.events.fired).toBeGreaterThan(0);
     expect(report.events.delivered).toBeGreaterThan(0);
+    // The flag provider saw flags change and documents spoilt (then mended) along the way.
+    expect(report.writes.byKind['flags.put'] ?? 0).toBeGreaterThan(0);
+    expect.soft(report.writes.byKind['flags.bad'] ?? 0).toBeGreaterThan(0);
     for (const w of report.watchers) {
       expect.soft(w.deliveries, w.name).toBeGreaterThan(0);
       expect.soft(w.converged, w.name).toBe(true);

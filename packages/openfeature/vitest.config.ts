@@ -1,0 +1,3 @@
+import { defineConsulProject } from '../../vitest.shared';
+
+export default defineConsulProject(import.meta.dirname);
