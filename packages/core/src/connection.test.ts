@@ -58,9 +58,19 @@ describe('resolveConnection', () => {
     expect(resolveConnection({ address: '[::1]:8500' }, {}).baseUrl).toBe('http://[::1]:8500/v1');
   });
 
+  it("takes the agent's unix socket as the consul CLI does", () => {
+    const c = resolveConnection({}, { CONSUL_HTTP_ADDR: 'unix:///var/run/consul/http.sock' });
+    expect(c.socketPath).toBe('/var/run/consul/http.sock');
+    expect(c.display).toBe('unix:///var/run/consul/http.sock');
+    expect(c.addressFrom).toBe('CONSUL_HTTP_ADDR');
+  });
+
   it('refuses what it cannot use, naming it', () => {
-    expect(() => resolveConnection({ address: 'unix:///tmp/consul.sock' }, {})).toThrow(
+    expect(() => resolveConnection({ address: 'ftp://127.0.0.1:8500' }, {})).toThrow(
       /must use http or https/,
+    );
+    expect(() => resolveConnection({ address: 'unix://tmp/consul.sock' }, {})).toThrow(
+      /must name the socket by its absolute path/,
     );
     expect(() => resolveConnection({ address: 'http://user:pw@host:8500' }, {})).toThrow(
       /must not carry credentials/,

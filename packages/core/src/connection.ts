@@ -9,7 +9,7 @@ import { namesOf } from './optionNames';
 export type Consistency = 'default' | 'stale' | 'consistent';
 
 export interface ConnectionOptions {
-  /** `host:port` or a URL (`https://consul.example:8501`). Env: CONSUL_HTTP_ADDR. Default 127.0.0.1:8500. */
+  /** `host:port`, a URL (`https://consul.example:8501`) or a unix socket (`unix:///var/run/consul.sock`). Env: CONSUL_HTTP_ADDR. Default 127.0.0.1:8500. */
   address?: string;
   /** ACL token, sent only as the X-Consul-Token header. Env: CONSUL_HTTP_TOKEN. */
   token?: string;
@@ -48,6 +48,8 @@ export const CONNECTION_OPTIONS = namesOf<ConnectionOptions>({
 
 export interface Connection {
   baseUrl: string;
+  /** The agent's unix socket, when the address is `unix:///path`; requests go there. */
+  socketPath?: string;
   secure: boolean;
   /** Where the agent is, for messages: never carries credentials. */
   display: string;
@@ -190,13 +192,22 @@ export function resolveConnection(
       `address must be a string such as '127.0.0.1:8500' or 'https://consul:8501', got ${typeof rawAddress}`,
     );
   const shown = JSON.stringify(urlForMessage(rawAddress));
+  // The agent's unix socket, as the consul CLI takes it: `unix:///var/run/consul.sock`.
+  let socketPath: string | undefined;
+  if (/^unix:/i.test(rawAddress)) {
+    socketPath = rawAddress.replace(/^unix:(\/\/)?/i, '');
+    if (!socketPath.startsWith('/'))
+      throw new InvalidInputError(
+        `address ${shown} must name the socket by its absolute path, such as 'unix:///var/run/consul/http.sock'`,
+      );
+  }
   const secureFlag = options.secure ?? envFlag(env.CONSUL_HTTP_SSL, 'CONSUL_HTTP_SSL') ?? false;
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(rawAddress)
     ? rawAddress
     : `${secureFlag ? 'https' : 'http'}://${rawAddress}`;
   let url: URL;
   try {
-    url = new URL(withScheme);
+    url = new URL(socketPath ? 'http://localhost' : withScheme);
   } catch {
     throw new InvalidInputError(`address ${shown} is not host:port or an http(s) URL`);
   }
@@ -248,8 +259,9 @@ export function resolveConnection(
   const token = checkToken(options.token ?? (env.CONSUL_HTTP_TOKEN || undefined), 'connection');
   return {
     baseUrl: `${url.protocol}//${url.host}/v1`,
+    ...(socketPath ? { socketPath } : {}),
     secure,
-    display: `${url.protocol}//${url.host}`,
+    display: socketPath ? `unix://${socketPath}` : `${url.protocol}//${url.host}`,
     token,
     datacenter: options.datacenter ?? (env.CONSUL_DATACENTER || undefined),
     consistency,

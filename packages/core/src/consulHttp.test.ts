@@ -27,10 +27,10 @@ async function setup() {
   });
   /** One read of the watch, as a watch makes it: the watch's context, its signal, a deadline. */
   const read = () =>
-    http.call<unknown>(
+    http.request<unknown>(
       'watch key "a"',
       { cancel: requests, signal: controller.signal, timeoutMs: 150 },
-      (client, options) => client.kv.get({ key: 'a', ...options }),
+      { path: '/kv/a' },
     );
   return { proxy, requests, read };
 }

@@ -1,7 +1,3 @@
-import { EventEmitter } from 'node:events';
-import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import Consul from 'consul';
 import type { Connection, Consistency } from './connection';
 import {
   ConsulRequestError,
@@ -25,11 +21,11 @@ export interface CallSettings {
   filter?: string;
   signal?: AbortSignal;
   /**
-   * The watch's requests (emitting 'cancel' aborts the one in flight), so a request needs no
-   * AbortSignal listener and no timers of its own; `signal` still tells an abort from a failure.
+   * The watch's requests (its `cancel()` aborts the one in flight), so a request needs no
+   * AbortSignal listener and no timer of its own; `signal` still tells an abort from a failure.
    */
   cancel?: WatchRequests;
-  /** Socket timeout in ms. Default: wait + wait/16 + 5 s for blocking reads, 30 s otherwise. */
+  /** Deadline in ms. Default: wait + wait/16 + 5 s for blocking reads, 30 s otherwise. */
   timeoutMs?: number;
   /** Non-2xx statuses that are answers, not failures (409 for a rolled-back txn). */
   acceptStatus?: number[];
@@ -90,21 +86,13 @@ function unknownEndpoint(answer: Answer): string | undefined {
   return undefined;
 }
 
-/** What the `consul` client takes as `ctx`: it aborts the request in flight on 'cancel'. */
-export type CancelContext = EventEmitter & { includeResponse: boolean };
-
-export const cancelContext = (): CancelContext =>
-  Object.assign(new EventEmitter(), { includeResponse: true });
-
 /**
- * One watch's requests, one after another: their cancel emitter, and one deadline timer
- * re-armed for each request instead of the two timers the client would make and clear per
- * request (its own and the socket's): 8–17 µs of CPU less per answer in one fleet benchmark
- * run. The deadline cancels only a request still in flight; `dispose()` clears it.
+ * One watch's requests, one after another: the one in flight, and one deadline timer re-armed
+ * for each request instead of a timer made and cleared per request. The deadline cancels only
+ * a request still in flight; `dispose()` clears it.
  */
-export class WatchRequests extends EventEmitter implements InFlight {
-  readonly includeResponse = true;
-  /** The request of this watch on the wire now (over the transport), for `cancel()`. */
+export class WatchRequests implements InFlight {
+  /** The request of this watch on the wire now, for `cancel()`. */
   current: InFlight['current'];
   /** Set when the deadline, not the caller, cancelled the request in flight. */
   timedOut = false;
@@ -134,7 +122,6 @@ export class WatchRequests extends EventEmitter implements InFlight {
 
   /** Aborts the request in flight, if any. */
   cancel(reason?: unknown): void {
-    this.emit('cancel');
     this.current?.abort(reason);
   }
 
@@ -171,22 +158,6 @@ export interface ConsulResponse<T> {
   index: bigint | undefined;
 }
 
-/** The options object the `consul` client's methods take (common part). */
-export interface ClientCallOptions {
-  token?: string;
-  dc?: string;
-  stale?: boolean;
-  consistent?: boolean;
-  index?: string;
-  wait?: string;
-  filter?: string;
-  timeout: number;
-  ctx: EventEmitter & { includeResponse: boolean };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: the client's own typings omit most of what it accepts
-export type AnyClient = any;
-
 /** The code of an error that says a reused keep-alive socket was closed under the request. */
 function resetCodeOf(error: unknown): string | undefined {
   const code = (error as { code?: string }).code;
@@ -196,17 +167,14 @@ function resetCodeOf(error: unknown): string | undefined {
   return code === 'UND_ERR_SOCKET' ? 'ECONNRESET' : undefined;
 }
 
-const isAbort = (error: unknown) => (error as { isAbort?: boolean })?.isAbort === true;
-
 /**
- * All HTTP to Consul goes through here, over the npm `consul` client: one keep-alive agent
- * per connection (destroyed by `close()`), abort through the client's `ctx`, and failures
- * turned into typed errors. The token travels in the X-Consul-Token header only (the client
- * puts `token` there) and is never part of a message.
+ * Every request core sends to Consul goes through here, over one transport (undici, see
+ * transport.ts) per connection: Consul's query parameters added from the connection and the
+ * call, a deadline, abort by signal or by the watch, one retry of an idempotent request whose
+ * kept-alive socket was closed under it, and every failure a typed error. The token travels in
+ * the X-Consul-Token header only and is never part of a URL or a message.
  */
 export class ConsulHttp {
-  readonly client: AnyClient;
-  private readonly agent: HttpAgent | HttpsAgent;
   private readonly transport: Transport;
   /** `/v1`: what every API path is under. */
   private readonly basePath: string;
@@ -216,34 +184,8 @@ export class ConsulHttp {
     this.basePath = base.pathname.replace(/\/$/, '');
     this.transport = new Transport({
       origin: base.origin,
+      ...(connection.socketPath ? { socketPath: connection.socketPath } : {}),
       ...(connection.secure ? { tls: connection.tls } : {}),
-    });
-    this.agent = connection.secure
-      ? new HttpsAgent({ keepAlive: true, ...connection.tls })
-      : new HttpAgent({ keepAlive: true });
-    this.client = new Consul({
-      baseUrl: connection.baseUrl,
-      agent: this.agent,
-    } as ConstructorParameters<typeof Consul>[0]);
-  }
-
-  /**
-   * Runs one client call. `what` names the operation and its key or watch for messages.
-   * A 404 is not an error here: the body is undefined and the caller decides.
-   */
-  call<T>(
-    what: string,
-    settings: CallSettings,
-    invoke: (client: AnyClient, options: ClientCallOptions) => Promise<unknown>,
-  ): Promise<ConsulResponse<T>> {
-    const once = this.callOnce<T>(what, settings, invoke);
-    // A blocking read is not retried here: the watch loop handles the error by its rules
-    // (the availability probe, then a read without an index, diffed against what it delivered).
-    if (!settings.idempotent || settings.index !== undefined) return once;
-    return once.catch((error: unknown) => {
-      const code = (error as { resetCode?: string }).resetCode;
-      if (code === undefined || settings.signal?.aborted) throw error;
-      return this.callOnce<T>(what, settings, invoke);
     });
   }
 
@@ -290,50 +232,61 @@ export class ConsulHttp {
     }
     const token = settings.token ?? connection.token;
     const body = api.body;
-    const owner: InFlight = settings.cancel ?? { current: undefined };
-    const watch = settings.cancel && timeoutMs > 0 ? settings.cancel : undefined;
-    // A watch's one deadline, re-armed per request, instead of a timer per request.
-    if (watch) watch.begin(timeoutMs);
+    const watch = settings.cancel;
+    const owner: InFlight = watch ?? { current: undefined };
+    // A watch's requests share one deadline, re-armed per request; any other request has a
+    // timer of its own (undici's own timeouts tick at half-second steps: too coarse for a
+    // probe's 100 ms).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    if (timeoutMs > 0) {
+      if (watch) watch.begin(timeoutMs);
+      else
+        timer = setTimeout(() => {
+          timedOut = true;
+          owner.current?.abort(undefined);
+        }, timeoutMs);
+    }
     const onAbort =
-      signal !== undefined && settings.cancel === undefined
+      signal !== undefined && watch === undefined
         ? () => owner.current?.abort(signal.reason)
         : undefined;
     if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
     const path = query === '' ? this.basePath + api.path : `${this.basePath}${api.path}?${query}`;
-    const sent = this.transport.send(
-      {
-        method: api.method ?? 'GET',
-        path,
-        headers: token ? { 'x-consul-token': token } : undefined,
-        body:
-          body === undefined || typeof body === 'string' || Buffer.isBuffer(body)
-            ? (body as string | Buffer | undefined)
-            : JSON.stringify(body),
-        timeoutMs: watch ? 0 : timeoutMs,
-      },
-      owner,
-    );
-    return sent.then(
-      (res) => {
-        watch?.end();
-        if (onAbort) signal!.removeEventListener('abort', onAbort);
-        return this.answer<T>(what, settings, api, path, res);
-      },
-      (error: unknown) => {
-        watch?.end();
-        if (onAbort) signal!.removeEventListener('abort', onAbort);
-        const timedOut =
-          (watch?.timedOut && !signal?.aborted) ||
-          (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ||
-          (error as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT';
-        if (timedOut) throw this.translate(what, new Error(`request timed out (${timeoutMs} ms)`));
-        if (signal?.aborted) throw signal.reason;
-        const translated = this.translate(what, error);
-        const code = resetCodeOf(error);
-        if (code !== undefined) Object.defineProperty(translated, 'resetCode', { value: code });
-        throw translated;
-      },
-    );
+    const done = () => {
+      if (watch) watch.end();
+      else clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+    };
+    return this.transport
+      .send(
+        {
+          method: api.method ?? 'GET',
+          path,
+          headers: token ? { 'x-consul-token': token } : undefined,
+          body:
+            body === undefined || typeof body === 'string' || Buffer.isBuffer(body)
+              ? (body as string | Buffer | undefined)
+              : JSON.stringify(body),
+        },
+        owner,
+      )
+      .then(
+        (res) => {
+          done();
+          return this.answer<T>(what, settings, api, path, res);
+        },
+        (error: unknown) => {
+          done();
+          if ((timedOut || watch?.timedOut) && !signal?.aborted)
+            throw this.translate(what, new Error(`request timed out (${timeoutMs} ms)`));
+          if (signal?.aborted) throw signal.reason;
+          const translated = this.translate(what, error);
+          const code = resetCodeOf(error);
+          if (code !== undefined) Object.defineProperty(translated, 'resetCode', { value: code });
+          throw translated;
+        },
+      );
   }
 
   /** A response as the caller wants it, or the typed error it stands for. */
@@ -389,81 +342,6 @@ export class ConsulHttp {
       if (text === '') return { body: undefined, status, index };
     }
     throw this.translate(what, { response: { statusCode: status, body: text } }, settings.filter);
-  }
-
-  /** One request; a promise chain rather than an async function: a watch makes one per answer. */
-  private callOnce<T>(
-    what: string,
-    settings: CallSettings,
-    invoke: (client: AnyClient, options: ClientCallOptions) => Promise<unknown>,
-  ): Promise<ConsulResponse<T>> {
-    const { signal } = settings;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    const ctx = settings.cancel ?? cancelContext();
-    const options: ClientCallOptions = { ctx, timeout: settings.timeoutMs ?? 30_000 };
-    const token = settings.token ?? this.connection.token;
-    if (token) options.token = token;
-    const dc = settings.datacenter ?? this.connection.datacenter;
-    if (dc) options.dc = dc;
-    const consistency = settings.consistency ?? this.connection.consistency;
-    if (consistency === 'stale') options.stale = true;
-    if (consistency === 'consistent') options.consistent = true;
-    // The client sends it as the `filter` query parameter.
-    if (settings.filter !== undefined) options.filter = settings.filter;
-    if (settings.index !== undefined) {
-      const waitMs = settings.waitMs ?? 5 * 60_000;
-      options.index = settings.index.toString();
-      options.wait = `${Math.max(1, Math.round(waitMs))}ms`;
-      // Consul adds up to wait/16 of jitter; the socket must outlive that.
-      options.timeout = settings.timeoutMs ?? waitMs + waitMs / 16 + 5_000;
-    }
-    const watch = settings.cancel && options.timeout > 0 ? settings.cancel : undefined;
-    if (watch) {
-      // The watch's deadline instead of the client's per-request timers.
-      watch.begin(options.timeout);
-      options.timeout = 0;
-    }
-    const onAbort = () => ctx.emit('cancel');
-    const listen = signal !== undefined && settings.cancel === undefined;
-    if (listen) signal.addEventListener('abort', onAbort, { once: true });
-    let pending: Promise<unknown>;
-    try {
-      pending = invoke(this.client, options);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(
-      (result) => {
-        watch?.end();
-        if (listen) signal.removeEventListener('abort', onAbort);
-        const [res, body] = result as [IncomingMessage & { statusCode: number }, T?];
-        if (res.statusCode === 404) this.refuseUnknownEndpoint(what, res as Answer);
-        const header = res.headers['x-consul-index'];
-        return {
-          body,
-          status: res.statusCode,
-          index: typeof header === 'string' && /^\d+$/.test(header) ? BigInt(header) : undefined,
-        };
-      },
-      (error: unknown) => {
-        watch?.end();
-        if (listen) signal.removeEventListener('abort', onAbort);
-        if (watch?.timedOut && !signal?.aborted)
-          throw this.translate(what, new Error(`request timed out (${watch.timeoutMs} ms)`));
-        if (signal?.aborted || isAbort(error)) throw signal?.reason ?? error;
-        const response = (error as { response?: { statusCode: number; body: T } }).response;
-        if (response && settings.acceptStatus?.includes(response.statusCode)) {
-          this.refuseUnknownEndpoint(what, response as Answer);
-          const accepted = response.statusCode === 404 ? undefined : response.body;
-          return { body: accepted, status: response.statusCode, index: undefined };
-        }
-        const translated = this.translate(what, error, settings.filter);
-        const code = (error as { code?: string }).code;
-        if (code && RESET_CODES.has(code))
-          Object.defineProperty(translated, 'resetCode', { value: code });
-        throw translated;
-      },
-    );
   }
 
   /** Throws when a 404 comes from a path with no endpoint: never read as a missing key. */
@@ -524,7 +402,6 @@ export class ConsulHttp {
 
   /** Releases every socket. */
   close(): Promise<void> {
-    this.agent.destroy();
     return this.transport.close();
   }
 }

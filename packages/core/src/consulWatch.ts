@@ -1,3 +1,5 @@
+import type Consul from 'consul';
+import { type ApiClient, apiClient } from './apiClient';
 import {
   AvailabilityMonitor,
   type AvailabilityOptions,
@@ -108,6 +110,12 @@ export interface ConsulWatch {
    * keeps the client: KV calls, registrations and new watches go on working.
    */
   stopWatches(): Promise<void>;
+  /**
+   * The npm `consul` client on this client's connection (address, token, TLS, datacenter,
+   * consistency), for the parts of Consul's API core does not wrap: ACL, the agent's
+   * endpoints, prepared queries. Made on first use; `close()` closes it.
+   */
+  readonly api: Consul;
   /** Stops every watch and releases every socket and timer. */
   close(): Promise<void>;
 }
@@ -177,6 +185,9 @@ export function checkClientOptionNames(options: unknown, where: string): void {
     checkOptionNames(availability, AVAILABILITY_OPTIONS, `${where} availability`);
 }
 
+/** Consul's leader: what the availability probe and `ping()` ask. */
+const LEADER = { path: '/status/leader' };
+
 /** The front door of core: one connection to Consul, its KV operations and its watches. */
 export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch {
   checkClientOptionNames(options, 'createConsulWatch');
@@ -188,9 +199,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
   const monitor = new AvailabilityMonitor(
     async (signal, timeoutMs) => {
       // Not marked idempotent: a reset probe is a failed probe, not a reason for a second connection.
-      const res = await http.call<string>('availability probe', { signal, timeoutMs }, (c, o) =>
-        c.status.leader(o),
-      );
+      const res = await http.request<string>('availability probe', { signal, timeoutMs }, LEADER);
       if (!res.body)
         throw new ConsulUnavailableError(
           `Consul at ${connection.display} answers but its cluster has no leader; reads wait until one is elected`,
@@ -233,6 +242,8 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     return handle;
   };
   let closed = false;
+  /** The npm `consul` client, made at the first use of `client.api`. */
+  let api: ApiClient | undefined;
   const stopMetrics = recordMetrics({
     watches: () => hub.all(),
     configSources: () => [...configs].map((c) => c.source),
@@ -267,6 +278,11 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     },
     get availability() {
       return monitor.status;
+    },
+    get api() {
+      if (closed) throw new Error('this consul-watch client is closed; create a new one');
+      api ??= apiClient(connection);
+      return api.api;
     },
     watchReport() {
       return [...hub.all()].map((w) => {
@@ -409,9 +425,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     async ping(timeoutMs = 5_000) {
       checkNumberTypes({ timeoutMs }, ['timeoutMs'], 'ping');
       const started = performance.now();
-      const res = await http.call<string>('ping', { timeoutMs, idempotent: true }, (c, o) =>
-        c.status.leader(o),
-      );
+      const res = await http.request<string>('ping', { timeoutMs, idempotent: true }, LEADER);
       return { leader: res.body ?? '', latencyMs: performance.now() - started };
     },
     async stopWatches() {
@@ -430,6 +444,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       await hub.close();
       stopMetrics();
       await monitor.close();
+      api?.close();
       await http.close();
     },
   };

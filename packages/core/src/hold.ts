@@ -1,6 +1,6 @@
 import type { AvailabilityMonitor } from './availability';
 import { backoffDelay, pause } from './backoff';
-import type { AnyClient, ClientCallOptions, ConsulHttp } from './consulHttp';
+import type { ApiRequest, ConsulHttp } from './consulHttp';
 import {
   ConsulUnavailableError,
   InvalidInputError,
@@ -192,7 +192,7 @@ export abstract class Hold implements Holdable {
   ): Promise<{ taken: boolean; index?: bigint; refused?: boolean; reset?: boolean }>;
 
   /** The read the monitor blocks on while held. */
-  protected abstract readHolder(client: AnyClient, options: ClientCallOptions): Promise<unknown>;
+  protected abstract holderRequest(): ApiRequest;
 
   /** Whether what `readHolder` answered still names `session` as a holder. */
   protected abstract holds(session: ConsulSession, body: unknown): boolean;
@@ -433,12 +433,13 @@ export abstract class Hold implements Holdable {
    */
   private async lossReason(session: ConsulSession, signal: AbortSignal): Promise<LockLossReason> {
     try {
-      const res = await this.http.call<unknown>(
+      const res = await this.http.request<unknown>(
         `${this.what}: read the holder's session`,
         { signal, timeoutMs: Math.min(1_000, session.ttlMs / 4), consistency: 'consistent' },
-        (c, o) => c.session.info({ ...o, id: session.id }),
+        { path: `/session/info/${encodeURIComponent(session.id)}` },
       );
-      return res.body ? 'lock-taken' : 'session-invalidated';
+      // Consul answers an unknown session with an empty list (older agents: null).
+      return Array.isArray(res.body) && res.body.length > 0 ? 'lock-taken' : 'session-invalidated';
     } catch {
       // Unanswered: the key says only that it is not ours.
       return 'lock-taken';
@@ -454,7 +455,7 @@ export abstract class Hold implements Holdable {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        const res = await this.http.call<unknown>(
+        const res = await this.http.request<unknown>(
           `${this.what}: watch the holder`,
           {
             ...(index === undefined ? {} : { index, waitMs: MONITOR_WAIT_MS }),
@@ -462,7 +463,7 @@ export abstract class Hold implements Holdable {
             signal,
             acceptStatus: [404],
           },
-          (c, o) => this.readHolder(c, o),
+          this.holderRequest(),
         );
         failures = 0;
         this.wentBack(res.index);

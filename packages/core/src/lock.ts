@@ -1,6 +1,6 @@
 import type { AvailabilityMonitor } from './availability';
 import { encodeValue } from './codec';
-import type { AnyClient, ClientCallOptions, ConsulHttp } from './consulHttp';
+import type { ApiRequest, ConsulHttp } from './consulHttp';
 import { LockConflictError } from './errors';
 import { Hold, type Holdable, type HoldOptions } from './hold';
 import type { RawKvEntry } from './kv';
@@ -51,40 +51,54 @@ export class KvLock extends Hold implements ConsulLock {
   }
 
   protected async attempt(session: ConsulSession, signal: AbortSignal, index: bigint | undefined) {
-    const res = await this.http.call<RawKvEntry>(
+    const res = await this.http.request<RawKvEntry[]>(
       `${this.what}: read`,
       {
         ...(index === undefined ? {} : { index, waitMs: this.blockWaitMs }),
         signal,
         acceptStatus: [404],
       },
-      (c, o) => c.kv.get({ ...o, key: this.path }),
+      this.holderRequest(),
     );
     if (this.wentBack(res.index)) return { taken: false, reset: true };
-    const entry = res.body;
+    const entry = res.body?.[0];
     if (entry && entry.Flags !== LOCK_FLAGS_READ)
       throw new LockConflictError(
         `${this.what}: the key exists with flags ${entry.Flags}, so it is not a lock (a lock's flags are ${LOCK_FLAGS}). Use another key, or delete this one if it is stale.`,
         this.key,
       );
     if (entry?.Session && entry.Session !== session.id) return { taken: false, index: res.index };
-    const put = await this.http.call<boolean>(`${this.what}: acquire`, { signal }, (c, o) =>
-      c.kv.set({ ...o, key: this.path, value: this.value, acquire: session.id, flags: LOCK_FLAGS }),
+    const put = await this.http.request<boolean>(
+      `${this.what}: acquire`,
+      { signal },
+      this.write('acquire', session.id),
     );
     return put.body === true ? { taken: true } : { taken: false, refused: true };
   }
 
-  protected readHolder(client: AnyClient, options: ClientCallOptions): Promise<unknown> {
-    return client.kv.get({ ...options, key: this.path });
+  protected holderRequest(): ApiRequest {
+    return { path: `/kv/${encodeURIComponent(this.path)}` };
+  }
+
+  /** The lock key written with Go's lock flags, taken or given back by `session`. */
+  private write(verb: 'acquire' | 'release', session: string): ApiRequest {
+    return {
+      method: 'PUT',
+      path: `/kv/${encodeURIComponent(this.path)}`,
+      query: `${verb}=${encodeURIComponent(session)}&flags=${LOCK_FLAGS}`,
+      body: this.value,
+    };
   }
 
   protected holds(session: ConsulSession, body: unknown): boolean {
-    return (body as RawKvEntry | undefined)?.Session === session.id;
+    return (body as RawKvEntry[] | undefined)?.[0]?.Session === session.id;
   }
 
   protected async giveUp(session: ConsulSession): Promise<void> {
-    await this.http.call(`${this.what}: release`, { timeoutMs: 5_000 }, (c, o) =>
-      c.kv.set({ ...o, key: this.path, value: this.value, release: session.id, flags: LOCK_FLAGS }),
+    await this.http.request(
+      `${this.what}: release`,
+      { timeoutMs: 5_000 },
+      this.write('release', session.id),
     );
   }
 }

@@ -112,29 +112,39 @@ export async function registerService(
   const checkId = `service:${id}`;
   const what = `register service ${JSON.stringify(id)}`;
   const body = {
-    name: options.name,
-    id,
-    ...(options.address !== undefined ? { address: options.address } : {}),
-    ...(options.port !== undefined ? { port: options.port } : {}),
-    ...(options.tags ? { tags: options.tags } : {}),
-    ...(options.meta ? { meta: options.meta } : {}),
-    check: {
-      checkid: checkId,
-      name: `${options.name} heartbeat`,
-      ttl: `${Math.round(ttlMs)}ms`,
-      status: 'passing',
-      deregistercriticalserviceafter: `${Math.round(deregisterCriticalAfterMs)}ms`,
+    Name: options.name,
+    ID: id,
+    ...(options.address !== undefined ? { Address: options.address } : {}),
+    ...(options.port !== undefined ? { Port: options.port } : {}),
+    ...(options.tags ? { Tags: options.tags } : {}),
+    ...(options.meta ? { Meta: options.meta } : {}),
+    Check: {
+      CheckID: checkId,
+      Name: `${options.name} heartbeat`,
+      TTL: `${Math.round(ttlMs)}ms`,
+      Status: 'passing',
+      DeregisterCriticalServiceAfter: `${Math.round(deregisterCriticalAfterMs)}ms`,
     },
   };
   const register = () =>
-    http.call(what, { idempotent: true }, (c, o) => c.agent.service.register({ ...o, ...body }));
+    http.request(
+      what,
+      { idempotent: true },
+      {
+        method: 'PUT',
+        path: '/agent/service/register',
+        body,
+      },
+    );
   const update = (status: string, note?: string) =>
-    http.call(`heartbeat of ${JSON.stringify(id)}`, { idempotent: true }, (c, o) =>
-      c.agent.check[status === 'passing' ? 'pass' : status === 'warning' ? 'warn' : 'fail']({
-        ...o,
-        id: checkId,
-        ...(note ? { note } : {}),
-      }),
+    http.request(
+      `heartbeat of ${JSON.stringify(id)}`,
+      { idempotent: true },
+      {
+        method: 'PUT',
+        path: `/agent/check/${status === 'passing' ? 'pass' : status === 'warning' ? 'warn' : 'fail'}/${encodeURIComponent(checkId)}`,
+        ...(note ? { query: `note=${encodeURIComponent(note)}` } : {}),
+      },
     );
   await register();
 
@@ -197,10 +207,10 @@ export async function registerService(
         clearTimeout(timer);
         await running;
         // 404: the agent already forgot it, which is what stop() wants.
-        await http.call(
+        await http.request(
           `deregister service ${JSON.stringify(id)}`,
           { idempotent: true, acceptStatus: [404] },
-          (c, o) => c.agent.service.deregister({ ...o, id }),
+          { method: 'PUT', path: `/agent/service/deregister/${encodeURIComponent(id)}` },
         );
       })();
       return stopping;

@@ -1,6 +1,6 @@
 import type { AvailabilityMonitor } from './availability';
 import { encodeValue } from './codec';
-import type { AnyClient, ClientCallOptions, ConsulHttp } from './consulHttp';
+import type { ApiRequest, ConsulHttp } from './consulHttp';
 import { LockConflictError } from './errors';
 import { Hold, type Holdable, type HoldOptions } from './hold';
 import type { Logger } from './logger';
@@ -26,7 +26,7 @@ export interface ConsulSemaphore extends Holdable {
   readonly limit: number;
 }
 
-/** An entry of a recursive read, its value decoded to text by the client. */
+/** An entry of a recursive read as Consul sends it: its value base64 text. */
 interface ListedEntry {
   Key: string;
   Value: string | null;
@@ -74,17 +74,15 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
 
   protected async attempt(session: ConsulSession, signal: AbortSignal, index: bigint | undefined) {
     if (this.contender !== session.id) {
-      const made = await this.http.call<boolean>(
+      const made = await this.http.request<boolean>(
         `${this.what}: contender entry`,
         { signal },
-        (c, o) =>
-          c.kv.set({
-            ...o,
-            key: join(this.path, session.id),
-            value: this.value,
-            acquire: session.id,
-            flags: SEMAPHORE_FLAGS,
-          }),
+        {
+          method: 'PUT',
+          path: `/kv/${encodeURIComponent(join(this.path, session.id))}`,
+          query: `acquire=${encodeURIComponent(session.id)}&flags=${SEMAPHORE_FLAGS}`,
+          body: this.value,
+        },
       );
       if (made.body !== true)
         throw new LockConflictError(
@@ -93,14 +91,14 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
         );
       this.contender = session.id;
     }
-    const res = await this.http.call<ListedEntry[]>(
+    const res = await this.http.request<ListedEntry[]>(
       `${this.what}: read`,
       {
         ...(index === undefined ? {} : { index, waitMs: this.blockWaitMs }),
         signal,
         acceptStatus: [404],
       },
-      (c, o) => this.readHolder(c, o),
+      this.holderRequest(),
     );
     if (this.wentBack(res.index)) return { taken: false, reset: true };
     const entries = res.body ?? [];
@@ -112,8 +110,8 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
     return swapped ? { taken: true } : { taken: false };
   }
 
-  protected readHolder(client: AnyClient, options: ClientCallOptions): Promise<unknown> {
-    return client.kv.get({ ...options, key: join(this.path, ''), recurse: true });
+  protected holderRequest(): ApiRequest {
+    return { path: `/kv/${encodeURIComponent(join(this.path, ''))}`, query: 'recurse=true' };
   }
 
   protected holds(session: ConsulSession, body: unknown): boolean {
@@ -122,10 +120,10 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
 
   protected async giveUp(session: ConsulSession): Promise<void> {
     for (;;) {
-      const res = await this.http.call<ListedEntry[]>(
+      const res = await this.http.request<ListedEntry[]>(
         `${this.what}: read`,
         { timeoutMs: 5_000, acceptStatus: [404] },
-        (c, o) => this.readHolder(c, o),
+        this.holderRequest(),
       );
       const { entry, lock } = this.decode(res.body ?? [], false);
       if (!lock.Holders[session.id]) break;
@@ -138,8 +136,13 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
   protected override async abandon(session: ConsulSession): Promise<void> {
     if (this.contender !== session.id) return;
     this.contender = undefined;
-    await this.http.call(`${this.what}: remove contender entry`, { timeoutMs: 5_000 }, (c, o) =>
-      c.kv.del({ ...o, key: join(this.path, session.id) }),
+    await this.http.request(
+      `${this.what}: remove contender entry`,
+      { timeoutMs: 5_000 },
+      {
+        method: 'DELETE',
+        path: `/kv/${encodeURIComponent(join(this.path, session.id))}`,
+      },
     );
   }
 
@@ -160,7 +163,7 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
     let lock: SemaphoreLock = { Limit: this.limit, Holders: {} };
     if (entry?.Value) {
       try {
-        lock = JSON.parse(entry.Value) as SemaphoreLock;
+        lock = JSON.parse(Buffer.from(entry.Value, 'base64').toString('utf8')) as SemaphoreLock;
       } catch {
         throw new LockConflictError(
           `${this.what}: ${this.lockPath} is not a semaphore's JSON`,
@@ -188,17 +191,15 @@ export class KvSemaphore extends Hold implements ConsulSemaphore {
         .sort()
         .map((h) => [h, true]),
     );
-    const res = await this.http.call<boolean>(
+    const res = await this.http.request<boolean>(
       `${this.what}: update holders`,
       { ...(signal ? { signal } : { timeoutMs: 5_000 }) },
-      (c, o) =>
-        c.kv.set({
-          ...o,
-          key: this.lockPath,
-          value: JSON.stringify({ Limit: lock.Limit, Holders: holders }),
-          cas,
-          flags: SEMAPHORE_FLAGS,
-        }),
+      {
+        method: 'PUT',
+        path: `/kv/${encodeURIComponent(this.lockPath)}`,
+        query: `cas=${cas}&flags=${SEMAPHORE_FLAGS}`,
+        body: JSON.stringify({ Limit: lock.Limit, Holders: holders }),
+      },
     );
     return res.body === true;
   }

@@ -88,19 +88,35 @@ export async function openSession(
   const sentAt = performance.now();
   // A 500 is how Consul refuses a session's settings; it is read here, not taken as an outage.
   // The wait is not bound to the TTL: a TTL too short for Consul must still hear its answer.
-  const res = await http.call<{ ID: string } | string>(
-    'create session',
-    { timeoutMs: Math.max(ttlMs / 2, 5_000), acceptStatus: [500], ...(signal ? { signal } : {}) },
-    (c, o) =>
-      c.session.create({
-        ...o,
-        name: options.name ?? DEFAULT_SESSION.name,
-        ttl: `${ttlMs}ms`,
-        lockdelay: `${options.lockDelayMs ?? DEFAULT_SESSION.lockDelayMs}ms`,
-        ...(options.behavior ? { behavior: options.behavior } : {}),
-        ...(options.checks ? { checks: options.checks } : {}),
-      }),
-  );
+  // A create already sent may create the session though the caller gave up: an abort waits a
+  // little for its answer, to destroy what it made, before it cuts the request off.
+  const creating = new AbortController();
+  let cutOff: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = () => {
+    cutOff = setTimeout(() => creating.abort(signal!.reason), ABORTED_CREATE_WAIT_MS);
+  };
+  signal?.throwIfAborted();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const res = await http
+    .request<{ ID: string } | string>(
+      'create session',
+      { timeoutMs: Math.max(ttlMs / 2, 5_000), acceptStatus: [500], signal: creating.signal },
+      {
+        method: 'PUT',
+        path: '/session/create',
+        body: {
+          Name: options.name ?? DEFAULT_SESSION.name,
+          TTL: `${ttlMs}ms`,
+          LockDelay: `${options.lockDelayMs ?? DEFAULT_SESSION.lockDelayMs}ms`,
+          ...(options.behavior ? { Behavior: options.behavior } : {}),
+          ...(options.checks ? { Checks: options.checks } : {}),
+        },
+      },
+    )
+    .finally(() => {
+      clearTimeout(cutOff);
+      signal?.removeEventListener('abort', onAbort);
+    });
   if (res.status === 500) {
     const reason = typeof res.body === 'string' ? res.body.trim() : '';
     throw (
@@ -110,8 +126,16 @@ export async function openSession(
   }
   const id = typeof res.body === 'object' ? res.body?.ID : undefined;
   if (!id) throw new ConsulUnavailableError('create session: Consul answered without an ID');
-  return new RenewedSession(http, id, ttlMs, sentAt, logger);
+  const session = new RenewedSession(http, id, ttlMs, sentAt, logger);
+  if (signal?.aborted) {
+    await session.destroy();
+    throw signal.reason;
+  }
+  return session;
 }
+
+/** How long an aborted create may still answer, so the session it made is destroyed, not left to its TTL. */
+const ABORTED_CREATE_WAIT_MS = 1_000;
 
 /**
  * Consul's refusal of a session's settings (its 500 texts, possibly after "rpc error making
@@ -173,8 +197,10 @@ class RenewedSession implements ConsulSession {
     this.destroyed ??= (async () => {
       this.stop(new LockLostError(`session ${this.id} was destroyed`, 'released'));
       await this.http
-        .call('destroy session', { timeoutMs: 5_000, idempotent: true }, (c, o) =>
-          c.session.destroy({ ...o, id: this.id }),
+        .request(
+          'destroy session',
+          { timeoutMs: 5_000, idempotent: true },
+          { method: 'PUT', path: `/session/destroy/${encodeURIComponent(this.id)}` },
         )
         .catch((error: Error) =>
           // Its TTL ends it anyway; the keys it held are released then.
@@ -210,10 +236,10 @@ class RenewedSession implements ConsulSession {
     const inFlight = new AbortController();
     this.inFlight = inFlight;
     try {
-      const res = await this.http.call<unknown[]>(
+      const res = await this.http.request<unknown[]>(
         'renew session',
         { timeoutMs: this.ttlMs / 2, signal: inFlight.signal, acceptStatus: [404] },
-        (c, o) => c.session.renew({ ...o, id: this.id }),
+        { method: 'PUT', path: `/session/renew/${encodeURIComponent(this.id)}` },
       );
       if (this.controller.signal.aborted) return;
       if (res.status === 404 || !Array.isArray(res.body) || res.body.length === 0) {

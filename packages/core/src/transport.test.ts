@@ -1,11 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startDevServer } from '@consul-watch/dev-server';
 import { startFaultProxy } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { record, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
-import { ConsulUnavailableError } from './errors';
+import { ConsulUnavailableError, InvalidInputError } from './errors';
 
 // These need proxies between core and the agent, so they run on the embedded dev-server even
 // when CONSUL_HTTP_ADDR is set.
@@ -89,5 +92,59 @@ describe('the transport', () => {
     const cas = await client.kv.put(key, 'v2', { cas: entry!.modifyIndex }).catch((e) => e);
     expect(cas).toBeInstanceOf(ConsulUnavailableError);
     expect(await client.kv.getString(key)).toBe('v1');
+  });
+});
+
+describe('addresses and client.api', () => {
+  it('reads, writes and watches over a unix socket address', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cw-unix-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const dev = await startDevServer({ socketPath: join(dir, 'consul.sock') });
+    cleanup.push(() => dev.close());
+    expect(dev.address).toBe(`unix://${join(dir, 'consul.sock')}`);
+    const client = createConsulWatch({ address: dev.address });
+    cleanup.push(() => client.close());
+    expect(client.address).toBe(dev.address);
+    const prefix = uniquePrefix('unix');
+    const r = record(client.watch({ type: 'keyprefix', prefix }));
+    await r.until((c) => c.initial);
+    await client.kv.put(`${prefix}a`, 'over the socket');
+    await r.until((c) => c.entries.get(`${prefix}a`)?.value.toString() === 'over the socket');
+    expect((await client.ping()).leader).not.toBe('');
+    // client.api goes over the same socket.
+    const listed = await client.api.kv.keys(prefix);
+    expect(listed).toEqual([`${prefix}a`]);
+  });
+
+  it('refuses a unix address that does not give an absolute path', () => {
+    expect(() => createConsulWatch({ address: 'unix://consul.sock' })).toThrow(InvalidInputError);
+    expect(() => createConsulWatch({ address: 'unix://consul.sock' })).toThrow(
+      "must name the socket by its absolute path, such as 'unix:///var/run/consul/http.sock'",
+    );
+  });
+
+  it('client.api is the consul client on the same connection: its token in the header, closed with the client', async () => {
+    const token = 'tok-api-7d2e';
+    const dev = await startDevServer({ aclToken: token });
+    cleanup.push(() => dev.close());
+    const proxy = await sniffingProxy(dev.address);
+    const client = createConsulWatch({ address: proxy.address, token });
+    const key = `${uniquePrefix('api')}k`;
+    await client.api.kv.set(key, 'from the consul client');
+    expect(await client.kv.getString(key)).toBe('from the consul client');
+    const self = (await client.api.agent.self()) as { Config: { Datacenter: string } };
+    expect(self.Config.Datacenter).toBe('dc1');
+    expect(client.api).toBe(client.api);
+    const viaApi = proxy.seen.filter(
+      (s) => s.url.includes('agent/self') || s.url.includes('kv/cw'),
+    );
+    expect(viaApi.length).toBeGreaterThanOrEqual(3);
+    for (const { url, headers } of proxy.seen) {
+      expect(url).not.toContain(token);
+      expect(headers['x-consul-token']).toBe(token);
+    }
+    await client.close();
+    expect(() => client.api).toThrow(/closed/);
+    // The file's handle check fails if the consul client's keep-alive sockets outlive close().
   });
 });

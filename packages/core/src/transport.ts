@@ -22,8 +22,6 @@ export interface WireRequest {
   /** Header names in lower case; the ACL token travels as `x-consul-token` here and nowhere else. */
   headers: Record<string, string> | undefined;
   body: string | Buffer | undefined;
-  /** Longest wait for the answer's headers and between its body's chunks, ms; 0: none. */
-  timeoutMs: number;
 }
 
 export interface WireResponse {
@@ -115,7 +113,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
  * Every request core sends, over one undici pool per connection: keep-alive sockets, as many
  * as there are requests in flight (a parked blocking query holds one, so the pool is
  * unbounded), never pipelined (an answer never waits behind a parked query), and no timeout
- * of undici's own: each request carries its deadline.
+ * of undici's own: the caller keeps each request's deadline.
  */
 export class Transport {
   private readonly pool: Pool;
@@ -147,8 +145,6 @@ export class Transport {
           path: request.path,
           headers: request.headers ?? null,
           body: request.body ?? null,
-          headersTimeout: request.timeoutMs,
-          bodyTimeout: request.timeoutMs,
           // Never held behind another request on its connection, whatever the method.
           blocking: true,
         },

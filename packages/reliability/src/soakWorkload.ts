@@ -184,7 +184,9 @@ export class SoakWriter {
     const n = this.names;
     const r = this.rng();
     const key = r < 0.7 ? `${n.flagPrefix}${pick(this.rng, ['f1', 'f2', 'f3'])}` : n.flagDoc;
-    if (this.rng() < 0.2) {
+    // The second flag write is always spoilt first, so even a short run has one to survive.
+    const spoil = this.rng() < 0.2 || this.writesByKind['flags.put'] === 1;
+    if (spoil) {
       await consulOk(base, 'PUT', `/v1/kv/${key}`, '{"flags": ');
       this.count('flags.bad');
     }

@@ -294,6 +294,18 @@ describe('core: createConsulWatch options', () => {
       options: { address: 'ftp://127.0.0.1:8500' },
       expected: invalid('address "ftp://127.0.0.1:8500" must use http or https'),
     },
+    {
+      name: 'address: a unix socket by a relative path',
+      options: { address: 'unix://run/consul.sock' },
+      expected: invalid(
+        'address "unix://run/consul.sock" must name the socket by its absolute path',
+      ),
+    },
+    {
+      name: 'address: unix: with no path',
+      options: { address: 'unix:' },
+      expected: invalid('address "unix:" must name the socket by its absolute path'),
+    },
     { name: 'address: empty string', options: { address: '' }, expected: invalid('address ""') },
     {
       name: 'address: unclosed IPv6 bracket',

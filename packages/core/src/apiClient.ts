@@ -1,0 +1,36 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import Consul from 'consul';
+import type { Connection } from './connection';
+
+/** The npm `consul` client on one connection, and how to let go of its sockets. */
+export interface ApiClient {
+  api: Consul;
+  close(): void;
+}
+
+/**
+ * The npm `consul` client configured from a connection: its address (a unix socket too), TLS
+ * material, token (which that client sends as the X-Consul-Token header), datacenter and
+ * consistency as defaults of every call. For the parts of Consul's API core does not wrap.
+ */
+export function apiClient(connection: Connection): ApiClient {
+  const agent = connection.secure
+    ? new HttpsAgent({ keepAlive: true, ...connection.tls })
+    : new HttpAgent({
+        keepAlive: true,
+        ...(connection.socketPath ? { socketPath: connection.socketPath } : {}),
+      });
+  const defaults: { token?: string; dc?: string; stale?: boolean; consistent?: boolean } = {};
+  if (connection.token) defaults.token = connection.token;
+  if (connection.datacenter) defaults.dc = connection.datacenter;
+  if (connection.consistency === 'stale') defaults.stale = true;
+  if (connection.consistency === 'consistent') defaults.consistent = true;
+  // `baseUrl` is what the client builds from host and port; given whole, it keeps the scheme.
+  const api = new Consul({
+    baseUrl: connection.baseUrl,
+    agent,
+    defaults,
+  } as ConstructorParameters<typeof Consul>[0]);
+  return { api, close: () => agent.destroy() };
+}
