@@ -151,14 +151,19 @@ describe('delivery', () => {
     cleanup.push(() => client.close());
     const watch = client.watch({ type: 'nodes' });
     watch.on('error', () => {});
-    const waiting = watch.ready(60_000);
+    // The expectations are attached first: the waits reject while stop() is still releasing.
+    const waiting = expect(watch.ready(60_000)).rejects.toThrow(
+      /watch nodes: stopped before it was ready/,
+    );
     await watch.stop();
-    await expect(waiting).rejects.toThrow(/watch nodes: stopped before it was ready/);
+    await waiting;
     const config = client.liveConfig({ layers: ['x/'] });
     config.on('error', () => {});
-    const configWaiting = config.ready(60_000);
+    const configWaiting = expect(config.ready(60_000)).rejects.toThrow(
+      /config from x\/: stopped before it was ready/,
+    );
     await config.close();
-    await expect(configWaiting).rejects.toThrow(/config from x\/: stopped before it was ready/);
+    await configWaiting;
   });
 
   it('stop() aborts the parked request at once', async () => {

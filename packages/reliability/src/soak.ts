@@ -400,14 +400,21 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     );
 
     // The run: the writer and the fault loop, side by side, until the deadline.
-    const deadline = performance.now() + durationMs;
     const kinds: FaultKind[] = server.controllable
       ? [...PROXY_FAULTS, ...SERVER_FAULTS]
       : [...PROXY_FAULTS];
     // Longer than the leaders' TTL: the leader steps down while Consul is away.
     const outageMs = Math.round(leaderTtlMs * 1.25);
     const stop = new AbortController();
-    const timer = setTimeout(() => stop.abort(), durationMs);
+    // The run ends at its duration once every kind of fault has been injected at least once
+    // (a short run on a loaded machine may need longer for the first full round), and at
+    // twice its duration in any case.
+    const hardStop = performance.now() + durationMs * 2;
+    const endWhenRoundDone = () => {
+      if (kinds.every((k) => (faults[k] ?? 0) > 0) || performance.now() >= hardStop) stop.abort();
+      else timer = setTimeout(endWhenRoundDone, 100);
+    };
+    let timer = setTimeout(endWhenRoundDone, durationMs);
     // Warm-up: JIT, socket pools and buffers grow in the first part of a run; growth after it is what counts.
     const warmTimer = setTimeout(() => {
       collectGarbage();
@@ -419,7 +426,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       let lastReport = performance.now();
       while (!stop.signal.aborted) {
         await sleep(between(rng, 150, 450), stop.signal);
-        if (stop.signal.aborted || performance.now() >= deadline) break;
+        if (stop.signal.aborted) break;
         server!.takeSnapshot();
         if (round.length === 0) round = shuffle(rng, kinds);
         const kind = round.shift()!;
