@@ -161,7 +161,7 @@ export interface ConsulResponse<T> {
 /** The code of an error that says a reused keep-alive socket was closed under the request. */
 function resetCodeOf(error: unknown): string | undefined {
   const code = (error as { code?: string }).code;
-  if (code === undefined) return undefined;
+  if (code === undefined || (error as { afterAnswer?: boolean }).afterAnswer) return undefined;
   if (RESET_CODES.has(code)) return code;
   // undici: "other side closed", the server closed a kept-alive socket.
   return code === 'UND_ERR_SOCKET' ? 'ECONNRESET' : undefined;
@@ -178,6 +178,7 @@ export class ConsulHttp {
   private readonly transport: Transport;
   /** `/v1`: what every API path is under. */
   private readonly basePath: string;
+  private closed = false;
 
   constructor(readonly connection: Connection) {
     const base = new URL(connection.baseUrl);
@@ -196,6 +197,10 @@ export class ConsulHttp {
    * check) is an error, unless `acceptStatus` takes it.
    */
   request<T>(what: string, settings: CallSettings, api: ApiRequest): Promise<ConsulResponse<T>> {
+    if (this.closed)
+      return Promise.reject(
+        new Error(`${what}: this consul-watch client is closed; create a new one`),
+      );
     const once = this.requestOnce<T>(what, settings, api);
     if (!settings.idempotent || settings.index !== undefined) return once;
     return once.catch((error: unknown) => {
@@ -332,6 +337,8 @@ export class ConsulHttp {
       }
       return { body: body as T, status, index };
     }
+    // An empty 404 is Consul's "no such key" for a KV read; from any other endpoint it is a
+    // path the agent (or something in front of it) does not serve.
     if (status === 404) {
       this.refuseUnknownEndpoint(what, {
         statusCode: 404,
@@ -339,7 +346,7 @@ export class ConsulHttp {
         headers: res.headers,
         req: { path },
       });
-      if (text === '') return { body: undefined, status, index };
+      if (text === '' && api.path.startsWith('/kv/')) return { body: undefined, status, index };
     }
     throw this.translate(what, { response: { statusCode: status, body: text } }, settings.filter);
   }
@@ -402,6 +409,7 @@ export class ConsulHttp {
 
   /** Releases every socket. */
   close(): Promise<void> {
+    this.closed = true;
     return this.transport.close();
   }
 }

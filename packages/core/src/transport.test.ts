@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevServer } from '@consul-watch/dev-server';
@@ -8,7 +8,7 @@ import { startFaultProxy } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { record, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
-import { ConsulUnavailableError, InvalidInputError } from './errors';
+import { ConsulRequestError, ConsulUnavailableError, InvalidInputError } from './errors';
 
 // These need proxies between core and the agent, so they run on the embedded dev-server even
 // when CONSUL_HTTP_ADDR is set.
@@ -146,5 +146,59 @@ describe('addresses and client.api', () => {
     await client.close();
     expect(() => client.api).toThrow(/closed/);
     // The file's handle check fails if the consul client's keep-alive sockets outlive close().
+  });
+});
+
+describe('requests that never get a socket, and 404s that are not missing keys', () => {
+  it('a deadline, stop() and close() act at once while a request still waits for its connection', async () => {
+    // Accepts TCP and never speaks TLS: an https request waits in its handshake.
+    const sockets = new Set<Socket>();
+    const silent = createTcpServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of sockets) socket.destroy();
+          silent.close(() => resolve());
+        }),
+    );
+    const { port } = silent.address() as AddressInfo;
+    const client = createConsulWatch({ address: `https://127.0.0.1:${port}` });
+    let started = performance.now();
+    const error = await client.ping(200).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConsulUnavailableError);
+    expect((error as Error).message).toMatch(/timed out \(200 ms\)|ETIMEDOUT/);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    const watch = client.watch({ type: 'key', key: 'k' });
+    watch.on('error', () => {});
+    started = performance.now();
+    await watch.stop();
+    await client.close();
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it('an empty 404 from an endpoint other than KV is an error, never an empty answer', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(404);
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const client = createConsulWatch({
+      address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    });
+    cleanup.push(() => client.close());
+    await expect(client.register({ name: 'web' })).rejects.toBeInstanceOf(ConsulRequestError);
+    await expect(client.ping()).rejects.toBeInstanceOf(ConsulRequestError);
+    const watch = client.watch({ type: 'services' });
+    const first = await new Promise<unknown>((resolve) => watch.on('error', resolve));
+    expect(first).toBeInstanceOf(ConsulRequestError);
+    await watch.stop();
   });
 });

@@ -49,10 +49,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private headers: IncomingHttpHeaders = {};
   private chunks: Buffer[] = [];
   private size = 0;
-  /** Whether any of the answer came: a request reset before it is safe to send again. */
-  answered = false;
+  /** Whether any of the answer came: only a request reset before that may be sent again. */
+  private answered = false;
   /** Why the caller aborted it, when it did. */
-  abortReason: unknown;
+  private abortReason: unknown;
+  private settled = false;
 
   constructor(
     private readonly resolve: (response: WireResponse) => void,
@@ -60,11 +61,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
     private readonly owner: InFlight | undefined,
   ) {}
 
-  /** Aborts the request if it is still in flight; the promise rejects with `reason`. */
+  /**
+   * Aborts the request if it is still in flight; the promise rejects with `reason` at once,
+   * also while the request still waits for its socket to connect (undici hands the request
+   * its controller only when it writes it: it is aborted then).
+   */
   abort(reason: unknown): void {
-    if (this.abortReason !== undefined) return;
+    if (this.abortReason !== undefined || this.settled) return;
     this.abortReason = reason ?? new Error('aborted');
     if (this.controller) this.controller.abort(this.abortReason as Error);
+    else this.fail(this.abortReason as Error);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -88,6 +94,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    if (this.settled) return;
+    this.settled = true;
     this.release();
     const { chunks } = this;
     const body =
@@ -100,6 +108,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    // A socket closed after part of the answer came is no stale keep-alive socket: the
+    // request reached the server, so it is not to be sent again.
+    if (this.answered) Object.defineProperty(error, 'afterAnswer', { value: true });
+    this.fail(error);
+  }
+
+  private fail(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
     this.release();
     this.reject(error);
   }
