@@ -3631,14 +3631,15 @@ describe('ACL: a dev-server with aclToken', () => {
         address: acl.address,
         token: WRONG,
         logger,
-        config: { prefix: 'known/', readyTimeoutMs: 150 },
+        // Long enough for the 403 to be logged before the wait ends, on a loaded machine too.
+        config: { prefix: 'known/', readyTimeoutMs: 1_000 },
       }),
     ]);
     await app?.close();
     const e = expectTyped(error, {
       cls: TimeoutError,
       code: 'TIMEOUT',
-      names: 'config from known/ not ready within 150 ms',
+      names: 'config from known/ not ready within 1000 ms',
       secrets: [WRONG, RIGHT],
     });
     aclMessages.push(e.message);
