@@ -17,6 +17,19 @@ afterEach(async () => {
   for (const done of cleanup.splice(0).reverse()) await done();
 });
 
+/** Listens on a free loopback port until the test ends (its connections closed then); its `host:port`. */
+async function listenLocal(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 /** A proxy that forwards every request to `target` and keeps its URL and headers. */
 async function sniffingProxy(target: string) {
   const [host, port] = target.split(':');
@@ -36,15 +49,7 @@ async function sniffingProxy(target: string) {
     });
     req.pipe(out);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanup.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return { address: await listenLocal(server), seen };
 }
 
 describe('the transport', () => {
@@ -182,17 +187,7 @@ describe('requests that never get a socket, and 404s that are not missing keys',
       res.writeHead(404);
       res.end();
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanup.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    );
-    const client = createConsulWatch({
-      address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    });
+    const client = createConsulWatch({ address: await listenLocal(server) });
     cleanup.push(() => client.close());
     await expect(client.register({ name: 'web' })).rejects.toBeInstanceOf(ConsulRequestError);
     await expect(client.ping()).rejects.toBeInstanceOf(ConsulRequestError);
