@@ -19,8 +19,11 @@ import { expandValues } from './expand';
 export const FALLBACK_HINT = 'Set the lastKnownGoodFile or dotenvFile option for a fallback.';
 
 export interface ConsulEnvOptions extends NameOptions {
-  /** The KV prefix whose keys become variables (`app/env/` → `app/env/db/host` is `DB_HOST`). */
-  prefix: string;
+  /**
+   * The KV prefix whose keys become variables (`app/env/` → `app/env/db/host` is `DB_HOST`), or
+   * several, a later prefix winning for a variable both define (as envconsul's several `-prefix`).
+   */
+  prefix: string | readonly string[];
   /** Let Consul's values replace variables that are already set. Default false: the environment wins. */
   override?: boolean;
   /** A `.env` file layered below Consul: its values apply where Consul has none. */
@@ -46,12 +49,20 @@ export interface ConsulEnvResult {
 
 const LKG_VERSION = 1;
 
-export function normalisePrefix(prefix: unknown): string {
-  if (typeof prefix !== 'string' || prefix.trim() === '') {
-    throw new TypeError('a prefix is required, such as { prefix: "app/env/" }');
+/** The prefixes, each ending in `/`, in order of precedence (the last wins). */
+export function normalisePrefixes(prefix: unknown): string[] {
+  const list = Array.isArray(prefix) ? prefix : [prefix];
+  if (list.length === 0 || list.some((p) => typeof p !== 'string' || p.trim() === '')) {
+    throw new TypeError(
+      'a prefix is required, such as { prefix: "app/env/" } or { prefix: ["shared/env/", "app/env/"] }',
+    );
   }
-  return prefix.endsWith('/') ? prefix : `${prefix}/`;
+  return (list as string[]).map((p) => (p.endsWith('/') ? p : `${p}/`));
 }
+
+/** How the prefixes are named in messages: `"app/env/"`, or `"shared/env/", "app/env/"`. */
+export const describePrefixes = (prefixes: readonly string[]) =>
+  prefixes.map((p) => JSON.stringify(p)).join(', ');
 
 export function readDotenv(file: string | undefined): Record<string, string> {
   if (!file || !existsSync(file)) return {};
@@ -98,15 +109,18 @@ export function checkOptions(
   }
 }
 
-/** Names and values from Consul entries and `.env`, Consul winning, expanded against `env`. */
+/**
+ * Names and values from each prefix's Consul entries (a later prefix winning) and `.env`,
+ * Consul winning, expanded against `env`.
+ */
 export function computeValues(
-  entries: Iterable<KvEntry>,
-  prefix: string,
+  layers: Iterable<readonly [prefix: string, entries: Iterable<KvEntry>]>,
   options: ConsulEnvOptions,
   env: Record<string, string | undefined>,
 ): Record<string, string> {
   const fromConsul: Record<string, string> = {};
-  for (const [name, { value }] of mapEntries(entries, prefix, options)) fromConsul[name] = value;
+  for (const [prefix, entries] of layers)
+    for (const [name, { value }] of mapEntries(entries, prefix, options)) fromConsul[name] = value;
   return finish(fromConsul, options, env);
 }
 
@@ -117,6 +131,13 @@ function finish(
 ): Record<string, string> {
   const merged = { ...readDotenv(options.dotenvFile), ...fromConsul };
   return options.expand === false ? merged : expandValues(merged, env);
+}
+
+/** Entries of several prefixes' reads, each key once (prefixes may overlap). */
+export function uniqueEntries(lists: Iterable<Iterable<KvEntry>>): KvEntry[] {
+  const byKey = new Map<string, KvEntry>();
+  for (const list of lists) for (const entry of list) byKey.set(entry.key, entry);
+  return [...byKey.values()];
 }
 
 /** Sets the variables in `env` that it may set: those not set before, or all with `override`. */
@@ -175,7 +196,7 @@ async function readLastKnownGood(
  */
 export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEnvResult> {
   checkOptions(options, 'loadConsulEnv');
-  const prefix = normalisePrefix(options.prefix);
+  const prefixes = normalisePrefixes(options.prefix);
   const env = options.env ?? process.env;
   const logger = options.logger ?? silentLogger;
   const client = options.client ?? createConsulWatch(options.connection);
@@ -184,8 +205,8 @@ export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEn
     let entries: KvEntry[];
     let source: ConsulEnvResult['source'] = 'consul';
     try {
-      // Keys come back relative to the client's own prefix; ours is relative to that too.
-      entries = await client.kv.list(prefix);
+      // Keys come back relative to the client's own prefix; ours are relative to that too.
+      entries = uniqueEntries(await Promise.all(prefixes.map((p) => client.kv.list(p))));
     } catch (error) {
       if (!(error instanceof ConsulUnavailableError)) throw error;
       const cached = options.lastKnownGoodFile
@@ -203,11 +224,16 @@ export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEn
         source = 'dotenv';
       } else {
         throw new ConsulUnavailableError(
-          `Cannot load the environment from Consul prefix ${JSON.stringify(prefix)}: ${error.message} ${FALLBACK_HINT}`,
+          `Cannot load the environment from Consul prefix ${describePrefixes(prefixes)}: ${error.message} ${FALLBACK_HINT}`,
         );
       }
     }
-    const parsed = computeValues(entries, prefix, options, env);
+    // Each prefix sees only its own keys (mapEntries skips the others), in order.
+    const parsed = computeValues(
+      prefixes.map((p) => [p, entries] as const),
+      options,
+      env,
+    );
     applyValues(parsed, env, options.override ?? false, before);
     if (source === 'consul' && options.lastKnownGoodFile)
       await saveLastKnownGood(options.lastKnownGoodFile, entries, logger);

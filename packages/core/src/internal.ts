@@ -13,3 +13,4 @@ export {
 export { getPath, pickPaths } from './configTree';
 export { type Connection, resolveConnection } from './connection';
 export { checkOptionNames, closestName, suggestion } from './optionNames';
+export { checkSettle, Settle, type SettleOptions } from './settle';
