@@ -73,27 +73,27 @@ async function main(): Promise<void> {
   const prefixes = (v.prefix as string[] | undefined) ?? [];
   if (prefixes.length === 0) usageError('--prefix is required');
   if (prefixes.some((p) => p.trim() === ''))
-    usageError('--prefix must name a KV prefix such as app/env/, not an empty value');
+    usageError('--prefix is required: name a KV prefix such as app/env/, not an empty value');
   if (!command) usageError('name the program to run after --');
   if (v.signal && !(String(v.signal) in constants.signals))
     usageError(`--signal ${v.signal} is not a signal name such as SIGHUP`);
   if (v.signal && v['restart-on-change'])
     usageError('give --signal or --restart-on-change, not both');
-  /** A flag's whole milliseconds, `min` or more; undefined when not given. */
-  const ms = (flag: string, min = 0): number | undefined => {
+  /** A flag's whole milliseconds, `min` to `max`; undefined when not given. */
+  const ms = (flag: string, min = 0, max = 3_600_000): number | undefined => {
     const raw = v[flag];
     if (raw === undefined) return undefined;
     const text = String(raw);
     // Number('') and Number('  ') are 0: an empty value is not zero.
     if (text.trim() === '') usageError(`--${flag} must be milliseconds, not an empty value`);
     const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > 3_600_000)
+    if (!Number.isInteger(n) || n < min || n > max)
       usageError(
-        `--${flag} must be a whole number of milliseconds from ${min} to 3600000, not ${JSON.stringify(text)}`,
+        `--${flag} must be milliseconds, not ${text}: a whole number from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}`,
       );
     return n;
   };
-  const killTimeout = ms('kill-timeout') as number;
+  const killTimeout = ms('kill-timeout', 0, Number.MAX_SAFE_INTEGER) as number;
   const restart: Partial<WatchConsulEnvOptions> = {};
   if (v.wait !== undefined) {
     const match = /^(\d+)(?::(\d+))?$/.exec(String(v.wait).trim());
