@@ -1132,6 +1132,58 @@ describe('core: liveConfig options', () => {
       options: { layers: [{ key: 'app.json', prefix: 'app/' }] },
       expected: invalid('needs either prefix (a folder of keys) or key'),
     },
+    // settle (issue 24): checked before any layer's watch starts.
+    {
+      name: 'settle: 500 (a number, not an object)',
+      options: { layers: ['ok/'], settle: 500 },
+      expected: invalid(
+        'liveConfig settle must be an object such as { minMs: 500, maxMs: 2000 }, got 500',
+      ),
+      checkOrphans: true,
+    },
+    {
+      name: 'settle: null',
+      options: { layers: ['ok/'], settle: null },
+      expected: invalid(
+        'liveConfig settle must be an object such as { minMs: 500, maxMs: 2000 }, got null',
+      ),
+    },
+    {
+      name: 'settle: {} (no minMs)',
+      options: { layers: ['ok/'], settle: {} },
+      expected: invalid(
+        'liveConfig settle.minMs must be a whole number of milliseconds from 1 to 3600000, got undefined',
+      ),
+    },
+    {
+      name: "settle: { minMs: '500' }",
+      options: { layers: ['ok/'], settle: { minMs: '500' } },
+      expected: invalid(
+        'liveConfig settle.minMs must be a whole number of milliseconds from 1 to 3600000, got "500"',
+      ),
+    },
+    {
+      name: 'settle: { minMs: 0.5 }',
+      options: { layers: ['ok/'], settle: { minMs: 0.5 } },
+      expected: invalid('got 0.5'),
+    },
+    {
+      name: 'settle: { minMs: 500, maxMs: 100 } (max below min)',
+      options: { layers: ['ok/'], settle: { minMs: 500, maxMs: 100 } },
+      expected: invalid(
+        'liveConfig settle.maxMs must be a whole number of milliseconds from minMs (500) to 3600000, got 100',
+      ),
+    },
+    {
+      name: 'settle: { minMs: 500, maxMS: 900 } (a misspelt name)',
+      options: { layers: ['ok/'], settle: { minMs: 500, maxMS: 900 } },
+      expected: invalid("liveConfig settle: unknown option 'maxMS': did you mean 'maxMs'?"),
+    },
+    {
+      name: 'setle (a misspelt option)',
+      options: { layers: ['ok/'], setle: { minMs: 500 } },
+      expected: invalid("liveConfig: unknown option 'setle': did you mean 'settle'?"),
+    },
     {
       name: "a bad second layer leaves the first layer's watch running",
       options: { layers: ['ok/', '/bad/'] },
