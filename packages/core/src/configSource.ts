@@ -3,6 +3,7 @@ import type { ConfigLayer, TreeFormat } from './configLayer';
 import { type ConsulWatch, type ConsulWatchOptions, createConsulWatch } from './consulWatch';
 import { InvalidInputError } from './errors';
 import type { LiveConfig } from './liveConfig';
+import { checkSettle, type SettleOptions } from './settle';
 
 /**
  * What the web adapters (Express middleware, Fastify plugin) take to find their live config:
@@ -20,6 +21,8 @@ export interface ConfigSourceOptions<T> {
   format?: TreeFormat;
   schema?: StandardSchemaV1<unknown, T>;
   lastKnownGoodFile?: string;
+  /** Apply a burst of changes once it settles (as `client.liveConfig()`'s `settle`). */
+  settle?: SettleOptions;
   /**
    * Before the first config has arrived: 0 (default) answers 503 at once; a positive number
    * holds the request up to that many milliseconds, then answers 503.
@@ -100,6 +103,12 @@ export function openConfigSource<T>(
       `${name} waitForReadyMs must be 0 or more milliseconds (a finite number), got ${typeof waitMs === 'string' ? JSON.stringify(waitMs) : describeValue(waitMs)}`,
     );
   }
+  // Checked under the adapter's name; a given config has its own settle.
+  const settle = checkSettle(options.settle, `${name} settle`);
+  if (settle && options.config)
+    throw new InvalidInputError(
+      `${name} settle applies to a live config it makes from layers; a given config keeps its own: set settle where that config is made (client.liveConfig({ layers, settle }))`,
+    );
   const given = options.client ?? undefined;
   if (given !== undefined && !hasMethods(given, 'liveConfig', 'close')) {
     throw new InvalidInputError(
@@ -125,6 +134,7 @@ export function openConfigSource<T>(
       ...(options.format ? { format: options.format } : {}),
       ...(options.schema ? { schema: options.schema } : {}),
       ...(options.lastKnownGoodFile ? { lastKnownGoodFile: options.lastKnownGoodFile } : {}),
+      ...(settle ? { settle } : {}),
     });
   } catch (error) {
     // A layer refused: the client made for it has nothing to serve (and nothing started yet).

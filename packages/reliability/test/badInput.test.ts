@@ -1703,6 +1703,20 @@ describe('nestjs: ConsulModule bootstrap with bad options', () => {
       expected: invalid('ConsulModule config.prefix must be a folder of keys'),
     },
     {
+      name: 'forRoot: config.settle { minMs: 0 } (issue 24)',
+      options: () => ({ address: dev.address, config: { prefix: 'a/', settle: { minMs: 0 } } }),
+      expected: invalid(
+        'ConsulModule config.settle.minMs must be a whole number of milliseconds from 1 to 3600000, got 0',
+      ),
+    },
+    {
+      name: "forRoot: config.settle '500' (issue 24)",
+      options: () => ({ address: dev.address, config: { prefix: 'a/', settle: '500' as never } }),
+      expected: invalid(
+        'ConsulModule config.settle must be an object such as { minMs: 500, maxMs: 2000 }, got "500"',
+      ),
+    },
+    {
       name: 'forRoot: adress (misspelt)',
       options: () => ({ adress: dev.address }) as never,
       expected: invalid("ConsulModule: unknown option 'adress': did you mean 'address'?"),
@@ -1891,6 +1905,13 @@ describe('express: consulConfig options', () => {
       expected: waitMs,
     },
     {
+      name: 'settle: { minMs: 500, maxMs: 10 } (issue 24)',
+      options: () => ({ layers: ['a/'], settle: { minMs: 500, maxMs: 10 } }),
+      expected: invalid(
+        'consulConfig settle.maxMs must be a whole number of milliseconds from minMs (500) to 3600000, got 10',
+      ),
+    },
+    {
       name: 'connection: address with credentials',
       options: () => ({ layers: ['a/'], connection: { address: `http://x:${PASSWORD}@h:1` } }),
       expected: invalid('address must not carry credentials', [PASSWORD]),
@@ -1955,6 +1976,11 @@ describe('fastify: consulConfig plugin options', () => {
       name: 'layers: a string',
       options: () => ({ layers: 'config/app/', connection: { address: dev.address } }),
       expected: invalid('liveConfig needs at least one layer'),
+    },
+    {
+      name: 'settle: { minMs: 500, maxMS: 900 } (a misspelt name, issue 24)',
+      options: () => ({ layers: ['a/'], settle: { minMs: 500, maxMS: 900 } }),
+      expected: invalid("consulConfig settle: unknown option 'maxMS': did you mean 'maxMs'?"),
     },
     {
       name: 'waitForReadyMs: NaN',
