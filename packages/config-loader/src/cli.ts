@@ -230,7 +230,7 @@ async function main(): Promise<void> {
     restarting = false;
     if (!exiting) run();
   };
-  let waitingSince = 0;
+  let heldSince = 0;
   for (const name of FORWARDED) {
     process.on(name, () => {
       if (child) child.kill(name);
@@ -253,18 +253,17 @@ async function main(): Promise<void> {
     stopWatch = () => watch.stop();
     // Lines a person can follow a roll-out by.
     watch.on('rollout', (step) => {
-      if (step.step === 'waiting') {
-        waitingSince = performance.now();
-        logger.info(`waiting for a slot of ${step.key}`);
-      } else if (step.step === 'restarting')
+      if (step.step === 'waiting') logger.info(`waiting for a slot of ${step.key}`);
+      else if (step.step === 'restarting') {
+        // Without a slot to tell about, the 'changed:' line that follows says it all.
+        if (!restart.rolling) return;
+        heldSince = performance.now();
         logger.info(
-          v.signal
-            ? `sending ${v.signal}${restart.rolling ? ` (slot held after ${step.waitedMs} ms)` : ''}`
-            : `restarting${restart.rolling ? ` (slot held after ${step.waitedMs} ms)` : ''}`,
+          `${v.signal ? `sending ${v.signal}` : 'restarting'} (slot taken after waiting ${step.waitedMs} ms)`,
         );
-      else if (step.step === 'ready')
+      } else if (step.step === 'ready')
         logger.info(
-          `ready after ${step.afterMs} ms${restart.rolling ? `; slot released after ${Math.round(performance.now() - waitingSince)} ms` : ''}`,
+          `ready after ${step.afterMs} ms${restart.rolling ? `; slot released (held ${Math.round(performance.now() - heldSince)} ms)` : ''}`,
         );
       else if (step.step === 'failed') logger.error(`restart failed: ${step.error.message}`);
       else

@@ -133,7 +133,7 @@ const API_NAMES: RestartOptionNames = {
 };
 
 /** Milliseconds from `min` to one hour, whole; `fallback` when absent. */
-export function checkMs(value: unknown, name: string, min: number, fallback: number): number {
+function checkMs(value: unknown, name: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= 3_600_000)
     return value;
@@ -227,7 +227,14 @@ export function watchEnv(
     if (errorListeners.size === 0) logger.warn(error.message);
   };
   const emitStep = (step: RolloutStep) => {
-    for (const l of stepListeners) l(step);
+    for (const l of stepListeners) {
+      try {
+        l(step);
+      } catch (error) {
+        // A listener's failure is reported, never the roll-out's end.
+        report(new HandlerError(`rollout listener failed: ${(error as Error)?.message ?? error}`));
+      }
+    }
   };
 
   /** Sets the variables to `next`; what changed. */

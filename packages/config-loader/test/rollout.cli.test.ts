@@ -187,7 +187,7 @@ describe('consul-env roll-outs', () => {
     await waitForLog(log, (l) => l.filter((e) => e.what === 'ready' && e.n === '1').length === 5);
     for (const run of runs) await run.lines(/consul-env: ready after \d+ ms; slot released/);
     expect(runs[0]!.out).toMatch(/consul-env: waiting for a slot of cw-rollcli\/sem-/);
-    expect(runs[0]!.out).toMatch(/consul-env: restarting \(slot held after \d+ ms\)/);
+    expect(runs[0]!.out).toMatch(/consul-env: restarting \(slot taken after waiting \d+ ms\)/);
     const events = await programLog(log);
     expect(mostNotReady(events)).toBe(2);
     expect(events.filter((e) => e.what === 'start' && e.n === '1')).toHaveLength(5);

@@ -230,6 +230,22 @@ describe('watchConsulEnv rolling', () => {
     await second.until(() => second.steps.some((s) => s.step.step === 'ready'), 'ready');
   });
 
+  it('reports a rollout listener that throws, and the restart goes on', async () => {
+    const prefix = unique('throws');
+    const key = unique('sem').slice(0, -1);
+    await client.kv.put(`${prefix}n`, '0');
+    const w = await watching({ prefix, rolling: { key, maxRestarting: 1 }, readyAfterMs: 0 });
+    const errors: Error[] = [];
+    w.watch.on('error', (e) => errors.push(e));
+    w.watch.on('rollout', () => {
+      throw new Error('listener bug');
+    });
+    await client.kv.put(`${prefix}n`, '1');
+    await w.until(() => w.steps.some((s) => s.step.step === 'ready'), 'ready');
+    expect(w.env.N).toBe('1');
+    expect(errors[0]?.message).toBe('rollout listener failed: listener bug');
+  });
+
   it('fails loudly and gives the slot back when the program never answers its ready URL', async () => {
     const prefix = unique('never');
     const key = unique('sem').slice(0, -1);
