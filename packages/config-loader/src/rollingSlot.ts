@@ -32,6 +32,8 @@ export function parseMaxRestarting(value: unknown, name: string): MaxRestarting 
 }
 
 const LOCK_KEY = '.lock';
+/** The value of an instance's standing entry, which a percentage counts. */
+const PRESENT = 'consul-env';
 const BACKOFF = { baseMs: 100, maxMs: 2_000 };
 
 /** What a slot holder gets: the signal aborts (reason: a LockLostError) if the slot is lost. */
@@ -43,21 +45,22 @@ export interface Slot {
 
 /**
  * One instance's seat at a roll-out semaphore (core's, HashiCorp's `api.Semaphore` layout).
- * It keeps one session for as long as it runs, so a Go tool listing the prefix sees one
- * contender per instance, and a killed instance's slot comes back once that session lapses.
+ * Each slot is taken with a session of its own, destroyed when the slot is given back, so a
+ * slot whose holder is gone (killed, or listed again by a snapshot restore) comes back once
+ * its session lapses: nobody renews it.
  *
- * With a percentage the limit is a share of the contender entries, so every instance keeps its
- * contender entry while it runs: the entries count the fleet, not whoever reached Consul first
- * after a change. The semaphore's `.lock` holds one limit; the first contender of a roll-out
- * writes it, later ones adopt it while anyone holds a slot, and a `.lock` nobody holds is
- * removed (as Go's `Semaphore.Destroy` does) when the fleet's size has changed since.
+ * With a percentage the limit is a share of the instances, so each keeps a standing entry
+ * (`<key>/<session>`, value `consul-env`, with a session of its own) while it runs: those count
+ * the fleet, not whoever reached Consul first after a change. The semaphore's `.lock` holds
+ * one limit; the first contender of a roll-out writes it, later ones adopt it while anyone
+ * holds a slot, and a `.lock` nobody holds is removed (as Go's `Semaphore.Destroy` does) when
+ * the fleet's size has changed since.
  */
 export class RollingSlot {
   private readonly base: string;
-  private session: ConsulSession | undefined;
+  /** With a percentage: the session of this instance's standing entry. */
+  private presence: ConsulSession | undefined;
   private semaphore: ConsulSemaphore | undefined;
-  /** A session whose slot was taken from it (invalidated, most likely): not to be used again. */
-  private spent: ConsulSession | undefined;
   private closed = false;
   private warnedConflict = false;
 
@@ -70,14 +73,9 @@ export class RollingSlot {
     this.base = key.replace(/\/+$/, '');
   }
 
-  /** The session ID this instance contends with, once it has one. */
-  get sessionId(): string | undefined {
-    return this.session?.id;
-  }
-
-  /** Opens the session (and, with a percentage, the contender entry) ahead of any roll-out. */
+  /** With a percentage, stands this instance among the contenders ahead of any roll-out. */
   async join(signal: AbortSignal): Promise<void> {
-    await this.retrying(signal, () => this.ensureSession());
+    await this.retrying(signal, () => this.stand());
   }
 
   /**
@@ -86,55 +84,33 @@ export class RollingSlot {
    */
   acquire(signal: AbortSignal): Promise<Slot> {
     return this.retrying(signal, async () => {
-      const session = await this.ensureSession();
+      await this.stand();
       const limit = await this.decideLimit(signal);
       if (this.semaphore?.limit !== limit) {
         await this.semaphore?.close();
-        this.semaphore = this.client.semaphore(this.base, limit, { session });
+        this.semaphore = this.client.semaphore(this.base, limit, {
+          sessionName: 'consul-env',
+          lockDelayMs: 0,
+          ...(this.options.sessionTtlMs === undefined ? {} : { ttlMs: this.options.sessionTtlMs }),
+        });
       }
-      const semaphore = this.semaphore;
-      try {
-        const held = await semaphore.acquire({ signal });
-        held.addEventListener(
-          'abort',
-          () => {
-            // Lost, not released: Consul ended the session (or will), so the next slot
-            // is taken with a new one at once rather than after its renewal fails.
-            if ((held.reason as LockLostError)?.reason !== 'released') this.spent = session;
-          },
-          { once: true },
-        );
-        return { signal: held, limit };
-      } finally {
-        // Acquired or not, a percentage keeps this instance counted.
-        if (!semaphore.held) await this.present(session).catch(() => {});
-      }
+      return { signal: await this.semaphore.acquire({ signal }), limit };
     });
   }
 
-  /** Gives the slot back (a no-op when not held). */
+  /** Gives the slot back and ends its session (a no-op when not held). */
   async release(): Promise<void> {
-    const semaphore = this.semaphore;
-    if (!semaphore) return;
-    await semaphore.release();
-    const session = this.session;
-    // Seated again at once (with a new session when the old one lost its slot), so a
-    // percentage keeps counting this instance.
-    const seated =
-      session && session !== this.spent && !session.signal.aborted
-        ? this.present(session)
-        : this.ensureSession();
-    await seated.catch((error: Error) => this.options.logger.warn(`consul-env: ${error.message}`));
+    await this.semaphore?.release();
   }
 
-  /** Releases the slot and destroys the session, which removes its contender entry. */
+  /** Releases the slot and ends the sessions, which removes this instance's entries. */
   async close(): Promise<void> {
     this.closed = true;
     await this.semaphore?.close();
-    await this.session?.destroy();
+    await this.presence?.destroy();
   }
 
-  /** Runs `step` until it answers, pausing (with backoff) while Consul is away or the session is lost. */
+  /** Runs `step` until it answers, pausing (with backoff) while Consul is away or a session is lost. */
   private async retrying<T>(signal: AbortSignal, step: () => Promise<T>): Promise<T> {
     for (let failures = 0; ; failures++) {
       signal.throwIfAborted();
@@ -156,31 +132,25 @@ export class RollingSlot {
     }
   }
 
-  private async ensureSession(): Promise<ConsulSession> {
-    const old = this.session;
-    if (old && old !== this.spent && !old.signal.aborted) return old;
-    if (old) {
-      // Lost (invalidated, or unrenewed for a TTL): what it held is Consul's to free.
-      await this.semaphore?.close();
-      this.semaphore = undefined;
-      this.session = undefined;
-      await old.destroy().catch(() => {});
-    }
+  /** With a percentage: the standing entry, made again with a new session if its session ended. */
+  private async stand(): Promise<void> {
+    if (!('percent' in this.max)) return;
+    if (this.presence && !this.presence.signal.aborted) return;
+    await this.presence?.destroy().catch(() => {});
+    this.presence = undefined;
     const session = await this.client.session({
       name: 'consul-env',
       behavior: 'delete',
       lockDelayMs: 0,
       ...(this.options.sessionTtlMs === undefined ? {} : { ttlMs: this.options.sessionTtlMs }),
     });
-    this.session = session;
-    await this.present(session);
-    return session;
-  }
-
-  /** With a percentage, this instance's contender entry, there whether or not it waits. */
-  private async present(session: ConsulSession): Promise<void> {
-    if (!('percent' in this.max)) return;
-    await this.client.kv.put(`${this.base}/${session.id}`, '', { acquire: session.id });
+    try {
+      await this.client.kv.put(`${this.base}/${session.id}`, PRESENT, { acquire: session.id });
+    } catch (error) {
+      await session.destroy().catch(() => {});
+      throw error;
+    }
+    this.presence = session;
   }
 
   /** The limit for this acquisition; removes a `.lock` nobody holds whose limit is out of date. */
@@ -189,11 +159,14 @@ export class RollingSlot {
       const entries = await this.client.kv.list(`${this.base}/`);
       const lockKey = `${this.base}/${LOCK_KEY}`;
       const lockEntry = entries.find((e) => e.key === lockKey);
-      const contenders = entries.filter((e) => e.key !== lockKey && e.session);
+      const alive = new Set(entries.filter((e) => e.session).map((e) => e.session));
+      const standing = entries.filter(
+        (e) => e.session && e.value.toString('utf8') === PRESENT,
+      ).length;
       const wanted =
         'count' in this.max
           ? this.max.count
-          : Math.max(1, Math.floor((contenders.length * this.max.percent) / 100));
+          : Math.max(1, Math.floor((standing * this.max.percent) / 100));
       if (!lockEntry) return wanted;
       let recorded: { Limit?: unknown; Holders?: Record<string, unknown> };
       try {
@@ -202,7 +175,6 @@ export class RollingSlot {
         return wanted; // the semaphore names the conflict itself
       }
       if (recorded.Limit === wanted || typeof recorded.Limit !== 'number') return wanted;
-      const alive = new Set(contenders.map((e) => e.session));
       const holding = Object.keys(recorded.Holders ?? {}).filter((h) => alive.has(h));
       if (holding.length === 0) {
         // Nobody holds a slot: the limit is from an earlier roll-out. Remove it as Go's

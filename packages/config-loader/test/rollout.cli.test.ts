@@ -272,14 +272,16 @@ describe('consul-env roll-outs', () => {
     const proxy: FaultProxy = await startFaultProxy(dev.address);
     try {
       const runs = [];
-      for (const id of ['a', 'b', 'c'])
+      for (const id of ['a', 'b', 'c']) {
+        const port = await freePort();
         runs.push(
-          start(proxy.address, ['--prefix', prefix, '--rolling', key, '--ready-after', '300'], {
-            INSTANCE: id,
-            LOG: log,
-            PORT: String(await freePort()),
-          }),
+          start(
+            proxy.address,
+            ['--prefix', prefix, '--rolling', key, '--ready-url', `http://127.0.0.1:${port}/`],
+            { INSTANCE: id, LOG: log, PORT: String(port), READY_MS: '100' },
+          ),
         );
+      }
       await waitForLog(log, (l) => l.filter((e) => e.what === 'start').length === 3);
       await client.kv.put(`${prefix}/n`, '1');
       const first = await Promise.race(
@@ -299,14 +301,7 @@ describe('consul-env roll-outs', () => {
       await waitForLog(log, (l) => l.filter((e) => e.what === 'start' && e.n === '1').length === 3);
       const events = await programLog(log);
       expect(events.filter((e) => e.what === 'stopping')).toHaveLength(3);
-      const down = new Set<string>();
-      let most = 0;
-      for (const e of events) {
-        if (e.what === 'stopping') down.add(e.id);
-        if (e.what === 'start' && e.n === '1') down.delete(e.id);
-        most = Math.max(most, down.size);
-      }
-      expect(most).toBe(1);
+      expect(mostNotReady(events)).toBe(1);
     } finally {
       for (const child of children) child.kill('SIGKILL');
       await proxy.close();

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConsulWatch, createConsulWatch, LockLostError } from '@consul-watch/core';
+import { startDevServer } from '@consul-watch/dev-server';
 import { startTestAgent, type TestAgent } from '@consul-watch/dev-server/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -29,12 +30,12 @@ afterAll(async () => {
 const unique = (label: string) => `cw-roll/${label}-${Math.random().toString(36).slice(2, 8)}/`;
 
 /** A watch on its own environment, recording its changes and steps with their time. */
-async function watching(options: Omit<WatchConsulEnvOptions, 'client'>) {
+async function watching(options: Omit<WatchConsulEnvOptions, 'client'>, on: ConsulWatch = client) {
   const changes: { at: number; change: EnvChange }[] = [];
   const steps: { at: number; step: RolloutStep }[] = [];
   const waiters = new Set<() => void>();
   const env: Record<string, string | undefined> = {};
-  const watch = watchConsulEnv({ client, env, ...options });
+  const watch = watchConsulEnv({ client: on, env, ...options });
   open.add(watch);
   const notify = () => {
     for (const w of [...waiters]) w();
@@ -271,6 +272,38 @@ describe('watchConsulEnv rolling', () => {
     const next = await watching({ prefix, rolling: { key, maxRestarting: 1 }, readyAfterMs: 0 });
     await client.kv.put(`${prefix}n`, '2');
     await next.until(() => next.steps.some((s) => s.step.step === 'ready'), 'the next restart');
+  });
+
+  it('frees a slot that a snapshot restore lists for a holder gone since, once its session lapses', async () => {
+    // Short session TTLs, on a dev-server of its own.
+    const dev = await startDevServer({ sessionTtlMinMs: 50 });
+    const c = createConsulWatch({ address: dev.address });
+    try {
+      const prefix = unique('restore');
+      const key = unique('sem').slice(0, -1);
+      await c.kv.put(`${prefix}n`, '0');
+      const rolling = { key, maxRestarting: 1, sessionTtlMs: 100 };
+      const a = await watching({ prefix, rolling, readyAfterMs: 0 }, c);
+      const gate = gated();
+      a.watch.on('change', () => gate.gate);
+      await c.kv.put(`${prefix}n`, '1');
+      await a.until(() => a.changes.length === 1, 'a restarting');
+      const held = dev.snapshot(); // a holds the slot here
+      gate.open();
+      await a.until(() => a.steps.some((s) => s.step.step === 'ready'), 'a ready');
+      // Back to when a held the slot: the holder list names a session a gave up since.
+      dev.restore(held);
+      const b = await watching({ prefix, rolling, readyAfterMs: 0 }, c);
+      await c.kv.put(`${prefix}n`, '2');
+      // Nobody renews that session: it lapses and both restart in turn.
+      await b.until(() => b.env.N === '2' && b.steps.some((s) => s.step.step === 'ready'), 'b');
+      await a.until(() => a.env.N === '2', 'a on the new value');
+      await a.watch.stop();
+      await b.watch.stop();
+    } finally {
+      await c.close();
+      await dev.close();
+    }
   });
 
   it('when the session is lost mid-restart, says so, finishes the restart, and the slot is free for another', async () => {

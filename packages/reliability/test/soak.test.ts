@@ -21,6 +21,10 @@ describe('soak', () => {
     expect(report.locks.overlaps).toBe(0);
     expect(report.locks.acquisitions).toBeGreaterThan(10);
     expect(report.locks.maxConcurrent).toMatchObject({ lock: 1, leader: 1 });
+    // Rolling consul-env instances restarted on the writer's changes, never more than 2 at once.
+    expect(report.rollout.overlaps).toBe(0);
+    expect(report.rollout.restarts).toBeGreaterThan(0);
+    expect(report.rollout.maxRestarting).toBeLessThanOrEqual(2);
 
     // Not vacuous: data moved, every watcher received some of it, and every fault kind hit.
     expect(report.writes.total).toBeGreaterThan(50);
