@@ -91,6 +91,14 @@ setInterval(() => {}, 1000);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The instances of the mode running now, ended if the benchmark is interrupted. */
+let running = [];
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    for (const child of running) child.kill('SIGTERM');
+    process.exit(130);
+  });
+
 async function freePort() {
   const server = createServer();
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -132,6 +140,7 @@ async function runMode(dev, name, run) {
   const agent = keepAliveAgent(1);
   await putKv({ agent, port: dev.port, key: `${prefix}/n`, body: '0', timeoutMs: 10_000 });
   const children = [];
+  running = children;
   for (let i = 0; i < INSTANCES; i++) {
     const port = await freePort();
     const child = spawn(
@@ -185,6 +194,7 @@ async function runMode(dev, name, run) {
       });
       if (i < WRITES) await sleep(WRITE_GAP_MS);
     }
+    const burstMs = Date.now() - first;
     const final = String(WRITES);
     let done = false;
     while (Date.now() - first < DEADLINE_MS) {
@@ -223,6 +233,7 @@ async function runMode(dev, name, run) {
       restartsMean: per.reduce((a, b) => a + b, 0) / per.length,
       most,
       allFinalMs: doneAt - first,
+      burstMs,
       requests,
     };
   } finally {
@@ -274,6 +285,7 @@ console.log(
       'most not ready at once',
       'all ready on the final value, ms',
       'requests to Consul',
+      'the burst took, ms',
       'finished',
     ],
     modes.map((name) => {
@@ -287,6 +299,7 @@ console.log(
         spread(rs.map((r) => r.most)),
         spread(rs.map((r) => r.allFinalMs)),
         spread(rs.map((r) => r.requests)),
+        spread(rs.map((r) => r.burstMs)),
         `${rs.filter((r) => r.done).length}/${rs.length}`,
       ];
     }),
