@@ -99,12 +99,24 @@ for (const signal of ['SIGINT', 'SIGTERM'])
     process.exit(130);
   });
 
+/**
+ * A port for a program's ready URL, below Linux's ephemeral range (32768 and up): a port the
+ * kernel handed out and took back is soon some instance's outgoing connection to Consul.
+ */
+let nextPort = 20_000 + (process.pid % 4_000);
 async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const port = nextPort++;
+    if (nextPort >= 32_000) nextPort = 20_000;
+    const server = createServer();
+    const free = await new Promise((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
 }
 
 function readLog(file) {
@@ -171,7 +183,11 @@ async function runMode(dev, name, run) {
   }
   try {
     // Every program up and ready on the first value before the burst.
-    while (!allReadyOn(readLog(log), '0')) await sleep(50);
+    const starting = Date.now();
+    while (!allReadyOn(readLog(log), '0')) {
+      if (Date.now() - starting > DEADLINE_MS) throw new Error(`${tag}: the fleet never started`);
+      await sleep(50);
+    }
     // With a percentage, wait until every instance is seated at the semaphore.
     if (name === 'rolling25')
       for (;;) {
