@@ -1,16 +1,13 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ConsulWatch, createConsulWatch } from '@consul-watch/core';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { type FaultProxy, startFaultProxy } from '@consul-watch/dev-server/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, runCli } from './cliRun';
 
-// The CLI runs from the build (`pnpm test` builds first).
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 let dev: DevServer;
 let client: ConsulWatch;
 let dir: string;
@@ -56,58 +53,8 @@ afterAll(async () => {
 
 const unique = (label: string) => `cw-rollcli/${label}-${Math.random().toString(36).slice(2, 8)}`;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 function start(address: string, args: string[], env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    [cli, '--http-addr', address, ...args, '--', process.execPath, app],
-    { env: { ...process.env, ...env } },
-  );
-  children.add(child);
-  let out = '';
-  let err = '';
-  const waiters = new Set<() => void>();
-  child.stdout.on('data', (c: Buffer) => {
-    out += c;
-    for (const w of [...waiters]) w();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    err += c;
-    for (const w of [...waiters]) w();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    exited,
-    get out() {
-      return out;
-    },
-    /** Resolves once stdout and stderr have `count` lines matching. */
-    lines(pattern: RegExp, count = 1, timeoutMs = 15_000): Promise<string[]> {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`waited for ${count} × ${pattern}; stdout: ${out}; stderr: ${err}`));
-        }, timeoutMs);
-        const check = () => {
-          const found = `${out}\n${err}`.split('\n').filter((l) => pattern.test(l));
-          if (found.length < count) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(found);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
+  return runCli(['--http-addr', address, ...args, '--', process.execPath, app], env, children);
 }
 
 /** The programs' own log: `<ms> <instance> <start|ready|stopping|stopped> <N> <pid>`. */
