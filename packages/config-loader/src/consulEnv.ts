@@ -24,8 +24,11 @@ import { expandValues } from './expand';
 export const FALLBACK_HINT = 'Set the lastKnownGoodFile or dotenvFile option for a fallback.';
 
 export interface ConsulEnvOptions extends NameOptions {
-  /** The KV prefix whose keys become variables (`app/env/` → `app/env/db/host` is `DB_HOST`). */
-  prefix: string;
+  /**
+   * The KV prefix whose keys become variables (`app/env/` → `app/env/db/host` is `DB_HOST`), or
+   * several, a later prefix winning for a variable both define (as envconsul's several `-prefix`).
+   */
+  prefix: string | readonly string[];
   /** Let Consul's values replace variables that are already set. Default false: the environment wins. */
   override?: boolean;
   /** A `.env` file layered below Consul: its values apply where Consul has none. */
@@ -51,7 +54,7 @@ export interface ConsulEnvResult {
 
 const LKG_VERSION = 1;
 
-const ENV_OPTIONS = namesOf<ConsulEnvOptions>({
+export const ENV_OPTIONS = namesOf<ConsulEnvOptions>({
   prefix: true,
   override: true,
   dotenvFile: true,
@@ -67,12 +70,20 @@ const ENV_OPTIONS = namesOf<ConsulEnvOptions>({
   transform: true,
 });
 
-export function normalisePrefix(prefix: unknown): string {
-  if (typeof prefix !== 'string' || prefix.trim() === '') {
-    throw new TypeError('a prefix is required, such as { prefix: "app/env/" }');
+/** The prefixes, each ending in `/`, in order of precedence (the last wins). */
+export function normalisePrefixes(prefix: unknown): string[] {
+  const list = Array.isArray(prefix) ? prefix : [prefix];
+  if (list.length === 0 || list.some((p) => typeof p !== 'string' || p.trim() === '')) {
+    throw new TypeError(
+      'a prefix is required, such as { prefix: "app/env/" } or { prefix: ["shared/env/", "app/env/"] }',
+    );
   }
-  return prefix.endsWith('/') ? prefix : `${prefix}/`;
+  return (list as string[]).map((p) => (p.endsWith('/') ? p : `${p}/`));
 }
+
+/** How the prefixes are named in messages: `"app/env/"`, or `"shared/env/", "app/env/"`. */
+export const describePrefixes = (prefixes: readonly string[]) =>
+  prefixes.map((p) => JSON.stringify(p)).join(', ');
 
 export function readDotenv(file: string | undefined): Record<string, string> {
   if (!file || !existsSync(file)) return {};
@@ -105,13 +116,14 @@ export function readDotenv(file: string | undefined): Record<string, string> {
 export function checkOptions(
   options: unknown,
   caller: string,
+  known: readonly string[] = ENV_OPTIONS,
 ): asserts options is ConsulEnvOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(
       `${caller} needs an options object: a prefix is required, such as { prefix: "app/env/" }`,
     );
   }
-  checkOptionNames(options, ENV_OPTIONS, caller);
+  checkOptionNames(options, known, caller);
   const { dotenvFile, connection } = options as ConsulEnvOptions;
   if (connection !== undefined) checkClientOptionNames(connection, `${caller} connection`);
   if (dotenvFile !== undefined && typeof dotenvFile !== 'string') {
@@ -121,15 +133,18 @@ export function checkOptions(
   }
 }
 
-/** Names and values from Consul entries and `.env`, Consul winning, expanded against `env`. */
+/**
+ * Names and values from each prefix's Consul entries (a later prefix winning) and `.env`,
+ * Consul winning, expanded against `env`.
+ */
 export function computeValues(
-  entries: Iterable<KvEntry>,
-  prefix: string,
+  layers: Iterable<readonly [prefix: string, entries: Iterable<KvEntry>]>,
   options: ConsulEnvOptions,
   env: Record<string, string | undefined>,
 ): Record<string, string> {
   const fromConsul: Record<string, string> = {};
-  for (const [name, { value }] of mapEntries(entries, prefix, options)) fromConsul[name] = value;
+  for (const [prefix, entries] of layers)
+    for (const [name, { value }] of mapEntries(entries, prefix, options)) fromConsul[name] = value;
   return finish(fromConsul, options, env);
 }
 
@@ -140,6 +155,13 @@ function finish(
 ): Record<string, string> {
   const merged = { ...readDotenv(options.dotenvFile), ...fromConsul };
   return options.expand === false ? merged : expandValues(merged, env);
+}
+
+/** Entries of several prefixes' reads, each key once (prefixes may overlap). */
+export function uniqueEntries(lists: Iterable<Iterable<KvEntry>>): KvEntry[] {
+  const byKey = new Map<string, KvEntry>();
+  for (const list of lists) for (const entry of list) byKey.set(entry.key, entry);
+  return [...byKey.values()];
 }
 
 /** Sets the variables in `env` that it may set: those not set before, or all with `override`. */
@@ -198,7 +220,7 @@ async function readLastKnownGood(
  */
 export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEnvResult> {
   checkOptions(options, 'loadConsulEnv');
-  const prefix = normalisePrefix(options.prefix);
+  const prefixes = normalisePrefixes(options.prefix);
   const env = options.env ?? process.env;
   const logger = options.logger ?? silentLogger;
   const client = options.client ?? createConsulWatch(options.connection);
@@ -207,8 +229,8 @@ export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEn
     let entries: KvEntry[];
     let source: ConsulEnvResult['source'] = 'consul';
     try {
-      // Keys come back relative to the client's own prefix; ours is relative to that too.
-      entries = await client.kv.list(prefix);
+      // Keys come back relative to the client's own prefix; ours are relative to that too.
+      entries = uniqueEntries(await Promise.all(prefixes.map((p) => client.kv.list(p))));
     } catch (error) {
       if (!(error instanceof ConsulUnavailableError)) throw error;
       const cached = options.lastKnownGoodFile
@@ -226,11 +248,16 @@ export async function loadConsulEnv(options: ConsulEnvOptions): Promise<ConsulEn
         source = 'dotenv';
       } else {
         throw new ConsulUnavailableError(
-          `Cannot load the environment from Consul prefix ${JSON.stringify(prefix)}: ${error.message} ${FALLBACK_HINT}`,
+          `Cannot load the environment from Consul prefix ${describePrefixes(prefixes)}: ${error.message} ${FALLBACK_HINT}`,
         );
       }
     }
-    const parsed = computeValues(entries, prefix, options, env);
+    // Each prefix sees only its own keys (mapEntries skips the others), in order.
+    const parsed = computeValues(
+      prefixes.map((p) => [p, entries] as const),
+      options,
+      env,
+    );
     applyValues(parsed, env, options.override ?? false, before);
     if (source === 'consul' && options.lastKnownGoodFile)
       await saveLastKnownGood(options.lastKnownGoodFile, entries, logger);

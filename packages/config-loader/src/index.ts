@@ -2,4 +2,11 @@ export { type ConsulEnvOptions, type ConsulEnvResult, loadConsulEnv } from './co
 export { parseDotenv } from './dotenv';
 export { envNameOf, type NameOptions } from './envNames';
 export { expandValues } from './expand';
-export { type ConsulEnvWatch, type EnvChange, watchConsulEnv } from './watchConsulEnv';
+export {
+  type ConsulEnvWatch,
+  type EnvChange,
+  type RollingOptions,
+  type RolloutStep,
+  type WatchConsulEnvOptions,
+  watchConsulEnv,
+} from './watchConsulEnv';

@@ -2,13 +2,11 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ConsulWatch, createConsulWatch } from '@consul-watch/core';
 import { type DevServer, startDevServer } from '@consul-watch/dev-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { dist, runCli } from './cliRun';
 
-// The CLI and the preload run from the build (`pnpm test` builds first).
-const dist = (file: string) => fileURLToPath(new URL(`../dist/${file}`, import.meta.url));
 let dev: DevServer;
 let client: ConsulWatch;
 let dir: string;
@@ -43,50 +41,7 @@ afterAll(async () => {
 });
 
 function start(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [dist('cli.js'), '--http-addr', dev.address, ...args], {
-    env: { ...process.env, ...env },
-  });
-  children.add(child);
-  let out = '';
-  let err = '';
-  const waiters = new Set<() => void>();
-  child.stdout.on('data', (c: Buffer) => {
-    out += c;
-    for (const w of [...waiters]) w();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    err += c;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    exited,
-    get out() {
-      return out;
-    },
-    get err() {
-      return err;
-    },
-    /** Resolves once stdout has `count` lines matching. */
-    lines(pattern: RegExp, count = 1): Promise<string[]> {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () =>
-            reject(new Error(`waited for ${count} × ${pattern}; stdout: ${out}; stderr: ${err}`)),
-          10_000,
-        );
-        const check = () => {
-          const found = out.split('\n').filter((l) => pattern.test(l));
-          if (found.length < count) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(found);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
+  return runCli(['--http-addr', dev.address, ...args], env, children);
 }
 
 describe('consul-env', () => {

@@ -11,6 +11,7 @@ import type { LiveConfig } from './liveConfig';
 import { describeValue } from './messageText';
 import { checkOptionNames, namesOf } from './optionNames';
 import { checkNumberTypes } from './optionValues';
+import { checkSettle, type SettleOptions } from './settle';
 
 /**
  * What the web adapters (Express middleware, Fastify plugin) take to find their live config:
@@ -28,6 +29,8 @@ export interface ConfigSourceOptions<T> {
   format?: TreeFormat;
   schema?: StandardSchemaV1<unknown, T>;
   lastKnownGoodFile?: string;
+  /** Apply a burst of changes once it settles (as `client.liveConfig()`'s `settle`). */
+  settle?: SettleOptions;
   /**
    * Before the first config has arrived: 0 (default) answers 503 at once; a positive number
    * holds the request up to that many milliseconds, then answers 503.
@@ -71,6 +74,7 @@ const SOURCE_OPTIONS = namesOf<ConfigSourceOptions<unknown>>({
   schema: true,
   lastKnownGoodFile: true,
   waitForReadyMs: true,
+  settle: true,
 });
 
 const hasMethods = (value: unknown, ...names: string[]): boolean =>
@@ -123,6 +127,12 @@ export function openConfigSource<T>(
       `${name} waitForReadyMs must be 0 or more milliseconds (a finite number), got ${describeValue(waitMs)}`,
     );
   }
+  // Checked under the adapter's name; a given config has its own settle.
+  const settle = checkSettle(options.settle, `${name} settle`);
+  if (settle && options.config)
+    throw new InvalidInputError(
+      `${name} settle applies to a live config it makes from layers; a given config keeps its own: set settle where that config is made (client.liveConfig({ layers, settle }))`,
+    );
   const given = options.client ?? undefined;
   if (given !== undefined && !hasMethods(given, 'liveConfig', 'close')) {
     throw new InvalidInputError(
@@ -148,6 +158,7 @@ export function openConfigSource<T>(
       ...(options.format ? { format: options.format } : {}),
       ...(options.schema ? { schema: options.schema } : {}),
       ...(options.lastKnownGoodFile ? { lastKnownGoodFile: options.lastKnownGoodFile } : {}),
+      ...(settle ? { settle } : {}),
     });
   } catch (error) {
     // A layer refused: the client made for it has nothing to serve (and nothing started yet).

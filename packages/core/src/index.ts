@@ -69,6 +69,7 @@ export { INSTRUMENTS } from './metrics';
 export type { ServiceRegistration, ServiceRegistrationOptions } from './registration';
 export { type ConsulSemaphore, SEMAPHORE_FLAGS, type SemaphoreOptions } from './semaphore';
 export { type ConsulSession, DEFAULT_SESSION, type SessionOptions } from './session';
+export type { SettleOptions } from './settle';
 export type { EngineOptions, WatchState, WatchStatus } from './sharedWatch';
 export { Watch, type WatchOptions } from './watch';
 export type {

@@ -19,3 +19,4 @@ export { describeValue } from './messageText';
 export { checkOptionNames, closestName, namesOf, suggestion } from './optionNames';
 export { checkNumberTypes, positiveMs } from './optionValues';
 export { Readiness } from './readiness';
+export { checkSettle, Settle, type SettleOptions } from './settle';

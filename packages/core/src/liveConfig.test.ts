@@ -299,6 +299,75 @@ it('reports a corrupt last-known-good file, does not use it, and leaves it as it
   expect(await readFile(file, 'utf8')).toBe('not json');
 });
 
+describe('live config settle', () => {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('applies a burst of writes as one change once quiet for minMs, without holding back ready()', async () => {
+    const root = uniquePrefix('settle');
+    await f.client.kv.put(`${root}n`, '0');
+    // A quiet time far beyond ready()'s bound: the first config is not held back by it.
+    const patient = f.client.liveConfig({ layers: [root], settle: { minMs: 60_000 } });
+    closing.push(() => patient.close());
+    expect(await patient.ready(2_000)).toEqual({ n: '0' });
+
+    const config = f.client.liveConfig({ layers: [root], settle: { minMs: 150 } });
+    closing.push(() => config.close());
+    await config.ready(5_000);
+    const events: ConfigChangeEvent<unknown>[] = [];
+    config.on('change', (e) => events.push(e));
+    const first = nextChange(config);
+    for (let i = 1; i <= 6; i++) {
+      await f.client.kv.put(`${root}n`, String(i));
+      await f.client.kv.put(`${root}m${i}`, 'x');
+      await pause(20);
+    }
+    const burst = await first;
+    expect(burst.snapshot).toMatchObject({ n: '6', m1: 'x', m6: 'x' });
+    expect(burst.previous).toEqual({ n: '0' });
+    expect(burst.paths.sort()).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'n']);
+    // The next write is a burst of its own: nothing of the first was left over.
+    const next = nextChange(config);
+    await f.client.kv.put(`${root}n`, '7');
+    expect((await next).paths).toEqual(['n']);
+    expect(events).toHaveLength(2);
+  });
+
+  it('applies a burst that never quietens maxMs after its first change', async () => {
+    const root = uniquePrefix('settle-max');
+    await f.client.kv.put(`${root}n`, '0');
+    const config = f.client.liveConfig({ layers: [root], settle: { minMs: 150, maxMs: 400 } });
+    closing.push(() => config.close());
+    await config.ready(5_000);
+    let applied = 0;
+    config.on('change', () => applied++);
+    const started = performance.now();
+    let i = 0;
+    while (applied === 0 && performance.now() - started < 5_000) {
+      await f.client.kv.put(`${root}n`, String(++i));
+      await pause(30);
+    }
+    const took = performance.now() - started;
+    expect(applied).toBe(1);
+    expect(took).toBeGreaterThanOrEqual(380);
+    expect(took).toBeLessThan(1_000);
+  });
+
+  it('refuses a settle that is not { minMs, maxMs? }, naming it', () => {
+    const client = f.client;
+    expect(() => client.liveConfig({ layers: ['a/'], settle: 500 } as never)).toThrow(
+      new InvalidInputError(
+        'liveConfig settle must be an object such as { minMs: 500, maxMs: 2000 }, got 500',
+      ),
+    );
+    expect(() => client.liveConfig({ layers: ['a/'], settle: { minMs: 200, maxMs: 100 } })).toThrow(
+      'liveConfig settle.maxMs must be a whole number of milliseconds from minMs (200) to 3600000, got 100',
+    );
+    expect(() => client.liveConfig({ layers: ['a/'], setle: { minMs: 1 } } as never)).toThrow(
+      "liveConfig: unknown option 'setle': did you mean 'settle'?",
+    );
+  });
+});
+
 describe('live config layers', () => {
   it('reads a { prefix } layer as a folder: its name with or without the slash, never a sibling folder', async () => {
     const prefix = uniquePrefix('folder');

@@ -28,6 +28,7 @@ import type { Logger } from './logger';
 import { describeValue } from './messageText';
 import { checkOptionNames } from './optionNames';
 import { Readiness } from './readiness';
+import { checkSettle, Settle, type SettleOptions } from './settle';
 import type { WatchState, WatchStatus } from './sharedWatch';
 import type { UnheardOutage } from './unheard';
 import type { Watch } from './watch';
@@ -44,6 +45,12 @@ export interface LiveConfigOptions<T = ConfigObject> extends WatchSettings {
   schema?: StandardSchemaV1<unknown, T>;
   /** Keep the last good config here and start on it when Consul cannot be reached. */
   lastKnownGoodFile?: string;
+  /**
+   * Apply changes together once they settle: when `minMs` passed with no further change, or
+   * `maxMs` (default 4 × minMs) after the first change of a burst. The first config is not
+   * held back. Default: each change at once.
+   */
+  settle?: SettleOptions;
 }
 
 export interface ConfigChangeEvent<T> {
@@ -68,6 +75,7 @@ const LIVE_CONFIG_OPTIONS = [
   'format',
   'schema',
   'lastKnownGoodFile',
+  'settle',
   'datacenter',
   'token',
   'consistency',
@@ -124,6 +132,8 @@ export class LiveConfig<T = ConfigObject> {
   private readonly toldAbsent = new Set<string>();
   /** Why the config is held back: a required layer is absent. */
   private missing: NotFoundError | undefined;
+  /** Holds changes after the first config until they settle, when `settle` is set. */
+  private readonly settle: Settle | undefined;
 
   /** @internal use `client.liveConfig(options)` */
   constructor(
@@ -154,6 +164,8 @@ export class LiveConfig<T = ConfigObject> {
     if (options.token) settings.token = options.token;
     if (options.consistency) settings.consistency = options.consistency;
     if (options.format !== undefined) checkFormat(options.format, 'liveConfig', ['auto']);
+    const settle = checkSettle(options.settle, 'liveConfig settle');
+    this.settle = settle && new Settle(settle, () => this.scheduleBuild());
     // Every layer is checked before any watch starts, so a bad one leaves nothing running.
     this.layers = options.layers.map(
       (l, i) => new LayerState(normaliseLayer(l, settings, i), options.format),
@@ -261,6 +273,7 @@ export class LiveConfig<T = ConfigObject> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.settle?.cancel();
     this.readiness.stop(() => `config from ${this.layers.map((l) => l.layer.path).join(', ')}`);
     await Promise.all(this.watches.map((w) => w.stop()));
     await this.building;
@@ -270,7 +283,9 @@ export class LiveConfig<T = ConfigObject> {
 
   private onLayerChange(layer: LayerState, change: KvChange & { initial: boolean }): void {
     layer.apply(change, (error) => this.report(error), this.touched);
-    this.scheduleBuild();
+    // Once there is a config, a burst of changes becomes one; the first one is never held.
+    if (this.settle && this.value !== undefined) this.settle.change();
+    else this.scheduleBuild();
   }
 
   /**

@@ -147,8 +147,39 @@ describe('consulConfig', () => {
     expect(await get(url)).toMatchObject({ status: 200, body: { mode: 'normal' } });
   });
 
+  it('passes settle to the live config it makes: a burst of writes is one change', async () => {
+    const prefix = unique('settle');
+    const client = createConsulWatch({ address: agent.address });
+    cleanup.push(() => client.close());
+    await client.kv.put(`${prefix}n`, '0');
+    const middleware = consulConfig({ client, layers: [prefix], settle: { minMs: 150 } });
+    cleanup.push(() => middleware.close());
+    await middleware.config.ready(5_000);
+    const changes: string[][] = [];
+    const burst = new Promise((resolve) =>
+      middleware.config.on('change', (e) => {
+        changes.push(e.paths);
+        resolve(undefined);
+      }),
+    );
+    for (let i = 1; i <= 5; i++) {
+      await client.kv.put(`${prefix}n`, String(i));
+      await client.kv.put(`${prefix}k${i}`, 'x');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await burst;
+    expect(changes).toHaveLength(1);
+    expect(middleware.config.snapshot).toMatchObject({ n: '5', k5: 'x' });
+  });
+
   it('refuses options it cannot use', () => {
     expect(() => consulConfig({})).toThrow(/needs either config \(a LiveConfig\) or layers/);
+    expect(() => consulConfig({ layers: ['a/'], settle: { minMs: 0 } })).toThrow(
+      'consulConfig settle.minMs must be a whole number of milliseconds from 1 to 3600000, got 0',
+    );
+    expect(() => consulConfig({ config: {} as never, settle: { minMs: 100 } })).toThrow(
+      /consulConfig settle applies to a live config it makes from layers/,
+    );
     expect(() => consulConfig({ layers: ['a/'], waitForReadyMs: -1 })).toThrow(/waitForReadyMs/);
   });
 });

@@ -194,6 +194,32 @@ describe('consulConfig on Fastify', () => {
     expect(await client.kv.put('g/still', 'works')).toBe(true);
   });
 
+  it('passes settle to app.liveConfig: a burst of writes is one change', async () => {
+    const prefix = unique('settle');
+    const client = createConsulWatch({ address: agent.address });
+    cleanup.push(() => client.close());
+    await client.kv.put(`${prefix}n`, '0');
+    const app = newApp();
+    await app.register(consulConfig, { client, layers: [prefix], settle: { minMs: 150 } });
+    await app.ready();
+    await app.liveConfig.ready(5_000);
+    const changes: string[][] = [];
+    const burst = new Promise((resolve) =>
+      app.liveConfig.on('change', (e) => {
+        changes.push(e.paths);
+        resolve(undefined);
+      }),
+    );
+    for (let i = 1; i <= 5; i++) {
+      await client.kv.put(`${prefix}n`, String(i));
+      await client.kv.put(`${prefix}k${i}`, 'x');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await burst;
+    expect(changes).toHaveLength(1);
+    expect(app.liveConfig.snapshot).toMatchObject({ n: '5', k5: 'x' });
+  });
+
   it('refuses options it cannot use with InvalidInputError, starting nothing', async () => {
     const refused = async (options: unknown) => {
       const app = newApp();
@@ -205,6 +231,11 @@ describe('consulConfig on Fastify', () => {
     const empty = await refused({});
     expect(empty).toBeInstanceOf(InvalidInputError);
     expect((empty as Error).message).toMatch(/^consulConfig needs layers, such as/);
+    expect(await refused({ layers: ['a/'], settle: { minMs: 100, maxMs: 50 } })).toMatchObject({
+      code: 'INVALID_INPUT',
+      message:
+        'consulConfig settle.maxMs must be a whole number of milliseconds from minMs (100) to 3600000, got 50',
+    });
     expect(await refused({ layers: ['a/'], waitForReadyMs: -1 })).toMatchObject({
       code: 'INVALID_INPUT',
       message: expect.stringMatching(/waitForReadyMs/),

@@ -2,6 +2,7 @@ import type {
   ConfigLayer,
   ConsulWatchOptions,
   ServiceRegistrationOptions,
+  SettleOptions,
   StandardSchemaV1,
   TreeFormat,
 } from '@consul-watch/core';
@@ -14,6 +15,8 @@ export interface ConsulConfigSection {
   format?: TreeFormat;
   schema?: StandardSchemaV1;
   lastKnownGoodFile?: string;
+  /** Apply a burst of changes once, when quiet for `minMs` or `maxMs` after its first change; the first config is not held back. */
+  settle?: SettleOptions;
   /** How long bootstrap waits for the first config. Default 10 000 ms. */
   readyTimeoutMs?: number;
   /** When the first config does not come in time: fail bootstrap (default) or start without it. */

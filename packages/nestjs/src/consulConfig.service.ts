@@ -50,6 +50,7 @@ export class ConsulConfigService<T = Record<string, unknown>>
       ...(section.format ? { format: section.format } : {}),
       ...(section.schema ? { schema: section.schema as never } : {}),
       ...(section.lastKnownGoodFile ? { lastKnownGoodFile: section.lastKnownGoodFile } : {}),
+      ...(section.settle ? { settle: section.settle } : {}),
     });
     const where = layers
       .map((l) => (typeof l === 'string' ? l : 'prefix' in l ? l.prefix : l.key))

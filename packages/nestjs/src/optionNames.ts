@@ -6,7 +6,7 @@ import {
   InvalidInputError,
   type ServiceRegistrationOptions,
 } from '@consul-watch/core';
-import { checkOptionNames } from '@consul-watch/core/internal';
+import { checkOptionNames, checkSettle } from '@consul-watch/core/internal';
 import type { ConsulConfigSection, ConsulModuleOptions } from './consul.options';
 
 /**
@@ -51,6 +51,7 @@ const CONFIG = optionNamesOf<ConsulConfigSection>()([
   'format',
   'schema',
   'lastKnownGoodFile',
+  'settle',
   'readyTimeoutMs',
   'onUnavailable',
 ]);
@@ -148,6 +149,7 @@ export function checkModuleOptions(options: ConsulModuleOptions): void {
       "ConsulModule config names nothing to read: give config.prefix (a folder of keys, such as 'config/my-app/') or config.layers",
     );
   checkMs(config.readyTimeoutMs, 'ConsulModule config.readyTimeoutMs', 10_000);
+  checkSettle(config.settle, 'ConsulModule config.settle');
   if (
     config.onUnavailable !== undefined &&
     !['fail', 'start'].includes(config.onUnavailable as string)

@@ -99,6 +99,26 @@ describe('ConsulModule', () => {
     expect(config.snapshot()).toEqual({ db: { pool: { size: 20 } } });
   });
 
+  it('passes config.settle to its live config: a burst of writes is one change', async () => {
+    const prefix = unique('settle');
+    await kv.kv.put(`${prefix}n`, '0');
+    const app = await start({ address: agent.address, config: { prefix, settle: { minMs: 150 } } });
+    const config = app.get(ConsulConfigService);
+    const changes: string[][] = [];
+    config.config.on('change', (e) => changes.push(e.paths));
+    const next = firstValueFrom(config.changes$.pipe(take(1)));
+    for (let i = 1; i <= 5; i++) {
+      await kv.kv.put(`${prefix}n`, String(i));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await next;
+    expect(config.get('n')).toBe('5');
+    const after = firstValueFrom(config.changes$.pipe(take(1)));
+    await kv.kv.put(`${prefix}m`, 'x');
+    await after;
+    expect(changes).toEqual([['n'], ['m']]);
+  });
+
   it('keeps the last valid config when an update fails its schema', async () => {
     const prefix = unique('schema');
     await kv.kv.put(`${prefix}port`, '8080');

@@ -73,6 +73,17 @@ describe('ConsulModule options', () => {
     await refused({ config: { layers: 'config/app/' } } as never, /config\.layers must be a list/);
   });
 
+  it('refuses a settle that is not { minMs, maxMs? }, under config.settle', async () => {
+    await refused(
+      { config: { prefix: 'a/', settle: { minMs: '500' } } } as never,
+      'ConsulModule config.settle.minMs must be a whole number of milliseconds from 1 to 3600000, got "500"',
+    );
+    await refused(
+      { config: { prefix: 'a/', settle: { minMs: 500, maxMS: 900 } } } as never,
+      "ConsulModule config.settle: unknown option 'maxMS': did you mean 'maxMs'?",
+    );
+  });
+
   it('refuses a number given as text, quoting it', async () => {
     await refused(
       { config: { prefix: 'a/', readyTimeoutMs: '3000' } } as never,

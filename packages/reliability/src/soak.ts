@@ -28,6 +28,7 @@ import {
   targetId,
   WatchProbe,
 } from './soakProbes';
+import { type RolloutFigures, RolloutSoak } from './soakRollout';
 import {
   between,
   collectGarbage,
@@ -111,6 +112,8 @@ export interface SoakReport {
   liveAgain: ResyncFigures;
   /** The lock, semaphore and leader holders: acquisitions, losses, and any breach of exclusion. */
   locks: LockFigures;
+  /** The rolling consul-env instances: restarts, slots lost, and any breach of their bound. */
+  rollout: RolloutFigures;
   /** RSS at the start, after warm-up (a quarter of the run), at the end of the run (before closing), and after closing. */
   memory: {
     rssStartMb: number;
@@ -220,6 +223,15 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     overlaps: 0,
     maxConcurrent: {},
     leaderResumeMs: [],
+  };
+  let rollout: RolloutSoak | undefined;
+  let rolloutFigures: RolloutFigures = {
+    restarts: 0,
+    slotsLost: 0,
+    failed: 0,
+    overlaps: 0,
+    maxRestarting: 0,
+    limit: 0,
   };
   let web: SoakExpressApp | undefined;
   let final: Convergence = { ok: false, ms: 0, divergent: [] };
@@ -386,6 +398,18 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
     locks.start();
     closers.push({ name: 'lock holders', close: () => locks!.close() });
 
+    // consul-env instances rolling each change of the kv prefix through a semaphore of 2.
+    rollout = new RolloutSoak({
+      address: proxy.address,
+      prefix: names.kvPrefix,
+      key: `${names.lockPrefix}rollout`,
+      ttlMs: server.controllable ? 400 : 10_000,
+      logger,
+      rng,
+    });
+    closers.push({ name: 'rolling consul-env', close: () => rollout!.close() });
+    await rollout.start(settleTimeoutMs);
+
     await Promise.all([
       ...watches.map((w) => w.ready(settleTimeoutMs)),
       ...configs.map((c) => c.ready(settleTimeoutMs)),
@@ -432,6 +456,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
         const kind = round.shift()!;
         faults[kind] = (faults[kind] ?? 0) + 1;
         locks?.faultStarted(kind);
+        rollout?.faultStarted(kind);
         if (kind === 'outage') locks?.outageStarted();
         await injectFault(kind, {
           proxy: proxy!,
@@ -504,6 +529,10 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       violations.push(
         `at the end, not resynced within ${settleTimeoutMs} ms without a further write: ${settledAtEnd.divergent.join(', ')}`,
       );
+    // No roll-out lost: every instance ends on the server's values, and the bound held.
+    violations.push(...(await rollout.settle(settleTimeoutMs)));
+    rolloutFigures = rollout.figures();
+    await rollout.close();
     await writer.touchAll();
     final = await converge(quiesced);
     collectGarbage();
@@ -637,6 +666,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
       maxGrowthMb: maxRssGrowthMb,
     },
     locks: lockFigures,
+    rollout: rolloutFigures,
     handles: { start: handlesStart, end: handleCounts(), leaked },
     idle,
   };

@@ -30,7 +30,7 @@ export interface LockFigures {
  * Counts who believes they hold a resource right now. Belief starts when an acquisition
  * resolves and ends the moment its signal aborts; more believers than the limit is a breach.
  */
-class Exclusion {
+export class Exclusion {
   private readonly inside = new Map<string, number>();
   max = 0;
   breaches = 0;

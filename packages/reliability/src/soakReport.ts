@@ -61,6 +61,10 @@ export function formatReport(r: SoakReport): string {
       `${r.locks.acquisitions} acquisitions, ${r.locks.overlaps} overlaps, most at once: ${kinds(r.locks.maxConcurrent)}; lost: ${kinds(r.locks.losses as Record<string, number>) || 'none'}; leader back after outages: ${r.locks.leaderResumeMs.length > 0 ? `${r.locks.leaderResumeMs.join(', ')} ms` : 'none measured'}`,
     ],
     [
+      'rolling consul-env',
+      `${r.rollout.restarts} restarts, at most ${r.rollout.maxRestarting} at once (bound ${r.rollout.limit}), ${r.rollout.overlaps} overlaps; slots lost mid-restart: ${r.rollout.slotsLost}, failed: ${r.rollout.failed}`,
+    ],
+    [
       'RSS start → warm → end of run → closed',
       `${r.memory.rssStartMb} → ${r.memory.rssWarmMb} → ${r.memory.rssRunEndMb} → ${r.memory.rssEndMb} MB (bound after warm-up: +${r.memory.maxGrowthMb} MB)`,
     ],

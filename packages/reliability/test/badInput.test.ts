@@ -1313,6 +1313,58 @@ describe('core: liveConfig options', () => {
       options: { layers: [{ key: 'app.json', prefix: 'app/' }] },
       expected: invalid('needs either prefix (a folder of keys) or key'),
     },
+    // settle (issue 24): checked before any layer's watch starts.
+    {
+      name: 'settle: 500 (a number, not an object)',
+      options: { layers: ['ok/'], settle: 500 },
+      expected: invalid(
+        'liveConfig settle must be an object such as { minMs: 500, maxMs: 2000 }, got 500',
+      ),
+      checkOrphans: true,
+    },
+    {
+      name: 'settle: null',
+      options: { layers: ['ok/'], settle: null },
+      expected: invalid(
+        'liveConfig settle must be an object such as { minMs: 500, maxMs: 2000 }, got null',
+      ),
+    },
+    {
+      name: 'settle: {} (no minMs)',
+      options: { layers: ['ok/'], settle: {} },
+      expected: invalid(
+        'liveConfig settle.minMs must be a whole number of milliseconds from 1 to 3600000, got undefined',
+      ),
+    },
+    {
+      name: "settle: { minMs: '500' }",
+      options: { layers: ['ok/'], settle: { minMs: '500' } },
+      expected: invalid(
+        'liveConfig settle.minMs must be a whole number of milliseconds from 1 to 3600000, got "500"',
+      ),
+    },
+    {
+      name: 'settle: { minMs: 0.5 }',
+      options: { layers: ['ok/'], settle: { minMs: 0.5 } },
+      expected: invalid('got 0.5'),
+    },
+    {
+      name: 'settle: { minMs: 500, maxMs: 100 } (max below min)',
+      options: { layers: ['ok/'], settle: { minMs: 500, maxMs: 100 } },
+      expected: invalid(
+        'liveConfig settle.maxMs must be a whole number of milliseconds from minMs (500) to 3600000, got 100',
+      ),
+    },
+    {
+      name: 'settle: { minMs: 500, maxMS: 900 } (a misspelt name)',
+      options: { layers: ['ok/'], settle: { minMs: 500, maxMS: 900 } },
+      expected: invalid("liveConfig settle: unknown option 'maxMS': did you mean 'maxMs'?"),
+    },
+    {
+      name: 'setle (a misspelt option)',
+      options: { layers: ['ok/'], setle: { minMs: 500 } },
+      expected: invalid("liveConfig: unknown option 'setle': did you mean 'settle'?"),
+    },
     {
       name: "a bad second layer leaves the first layer's watch running",
       options: { layers: ['ok/', '/bad/'] },
@@ -1860,6 +1912,20 @@ describe('nestjs: ConsulModule bootstrap with bad options', () => {
       expected: invalid('ConsulModule config.prefix must be a folder of keys'),
     },
     {
+      name: 'forRoot: config.settle { minMs: 0 } (issue 24)',
+      options: () => ({ address: dev.address, config: { prefix: 'a/', settle: { minMs: 0 } } }),
+      expected: invalid(
+        'ConsulModule config.settle.minMs must be a whole number of milliseconds from 1 to 3600000, got 0',
+      ),
+    },
+    {
+      name: "forRoot: config.settle '500' (issue 24)",
+      options: () => ({ address: dev.address, config: { prefix: 'a/', settle: '500' as never } }),
+      expected: invalid(
+        'ConsulModule config.settle must be an object such as { minMs: 500, maxMs: 2000 }, got "500"',
+      ),
+    },
+    {
       name: 'forRoot: adress (misspelt)',
       options: () => ({ adress: dev.address }) as never,
       expected: invalid("ConsulModule: unknown option 'adress': did you mean 'address'?"),
@@ -2067,6 +2133,13 @@ describe('express: consulConfig options', () => {
       expected: waitMs,
     },
     {
+      name: 'settle: { minMs: 500, maxMs: 10 } (issue 24)',
+      options: () => ({ layers: ['a/'], settle: { minMs: 500, maxMs: 10 } }),
+      expected: invalid(
+        'consulConfig settle.maxMs must be a whole number of milliseconds from minMs (500) to 3600000, got 10',
+      ),
+    },
+    {
       name: 'connection: address with credentials',
       options: () => ({ layers: ['a/'], connection: { address: `http://x:${PASSWORD}@h:1` } }),
       expected: invalid('address must not carry credentials', [PASSWORD]),
@@ -2152,6 +2225,11 @@ describe('fastify: consulConfig plugin options', () => {
       expected: invalid(
         'consulConfig: waitForReadyMs must be a number of milliseconds, got "1000"',
       ),
+    },
+    {
+      name: 'settle: { minMs: 500, maxMS: 900 } (a misspelt name, issue 24)',
+      options: () => ({ layers: ['a/'], settle: { minMs: 500, maxMS: 900 } }),
+      expected: invalid("consulConfig settle: unknown option 'maxMS': did you mean 'maxMs'?"),
     },
     {
       name: 'waitForReadyMs: NaN',
@@ -2452,6 +2530,132 @@ describe('config-loader: loadConsulEnv and watchConsulEnv', () => {
     } finally {
       await watch.stop();
     }
+  });
+
+  describe('watchConsulEnv: roll-out options (issue 24)', () => {
+    const opts: [string, Record<string, unknown>, Expected][] = [
+      ['prefix: []', { prefix: [] }, prefixRequired],
+      ["prefix: ['app/', '']", { prefix: ['app/', ''] }, prefixRequired],
+      [
+        'an unknown option (setle)',
+        { setle: { minMs: 1 } },
+        invalid("watchConsulEnv: unknown option 'setle': did you mean 'settle'?"),
+      ],
+      [
+        "settle: '500'",
+        { settle: '500' },
+        invalid(
+          'watchConsulEnv settle must be an object such as { minMs: 500, maxMs: 2000 }, got "500"',
+        ),
+      ],
+      [
+        'settle: { minMs: 0 }',
+        { settle: { minMs: 0 } },
+        invalid(
+          'watchConsulEnv settle.minMs must be a whole number of milliseconds from 1 to 3600000, got 0',
+        ),
+      ],
+      [
+        'settle: { minMs: 500, maxMs: 100 }',
+        { settle: { minMs: 500, maxMs: 100 } },
+        invalid(
+          'watchConsulEnv settle.maxMs must be a whole number of milliseconds from minMs (500) to 3600000, got 100',
+        ),
+      ],
+      [
+        'settle: { minMS: 500 } (a misspelt name)',
+        { settle: { minMS: 500 } },
+        invalid("watchConsulEnv settle: unknown option 'minMS': did you mean 'minMs'?"),
+      ],
+      [
+        'splayMs: -1',
+        { splayMs: -1 },
+        invalid(
+          'watchConsulEnv splayMs must be a whole number of milliseconds from 0 to 3600000, got -1',
+        ),
+      ],
+      [
+        "splayMs: '100'",
+        { splayMs: '100' },
+        invalid(
+          'watchConsulEnv splayMs must be a whole number of milliseconds from 0 to 3600000, got "100"',
+        ),
+      ],
+      [
+        "rolling: 'r/app'",
+        { rolling: 'r/app' },
+        invalid(
+          "watchConsulEnv rolling must be an object such as { key: 'rollout/my-app', maxRestarting: 2 }",
+        ),
+      ],
+      [
+        "rolling: { key: '' }",
+        { rolling: { key: '', maxRestarting: 1 } },
+        invalid('watchConsulEnv rolling.key must be the KV prefix of the roll-out semaphore'),
+      ],
+      [
+        'rolling: { maxRestarting: 0 }',
+        { rolling: { key: 'r/app', maxRestarting: 0 } },
+        invalid(
+          "watchConsulEnv rolling.maxRestarting must be a whole number of instances, 1 or more (2), or a percentage of the instances from 1% to 100% ('25%'), got 0",
+        ),
+      ],
+      [
+        "rolling: { maxRestarting: '101%' }",
+        { rolling: { key: 'r/app', maxRestarting: '101%' } },
+        invalid('got "101%"'),
+      ],
+      [
+        'rolling: no maxRestarting',
+        { rolling: { key: 'r/app' } },
+        invalid('watchConsulEnv rolling.maxRestarting must be'),
+      ],
+      [
+        'rolling: { maxRestaring } (a misspelt name)',
+        { rolling: { key: 'r/app', maxRestaring: 2 } },
+        invalid(
+          "watchConsulEnv rolling: unknown option 'maxRestaring': did you mean 'maxRestarting'?",
+        ),
+      ],
+      [
+        'rolling: { sessionTtlMs: 5 }',
+        { rolling: { key: 'r/app', maxRestarting: 1, sessionTtlMs: 5 } },
+        invalid(
+          'watchConsulEnv rolling.sessionTtlMs must be a whole number of milliseconds from 10 to 3600000, got 5',
+        ),
+      ],
+      [
+        "readyUrl: 'ftp://x'",
+        { readyUrl: 'ftp://x' },
+        invalid(
+          'watchConsulEnv readyUrl must be an http:// or https:// URL that answers 2xx once the program is ready, such as "http://127.0.0.1:3000/health", got "ftp://x"',
+        ),
+      ],
+      [
+        'readyAfterMs: 1.5',
+        { readyAfterMs: 1.5 },
+        invalid(
+          'watchConsulEnv readyAfterMs must be a whole number of milliseconds from 0 to 3600000, got 1.5',
+        ),
+      ],
+      [
+        'readyTimeoutMs: 0',
+        { readyTimeoutMs: 0 },
+        invalid(
+          'watchConsulEnv readyTimeoutMs must be a whole number of milliseconds from 1 to 3600000, got 0',
+        ),
+      ],
+    ];
+    it.each(opts)('%s → refused before anything starts', async (_label, options, expected) => {
+      const env: Record<string, string | undefined> = { KEEP: 'me' };
+      expectTyped(
+        await caught(() =>
+          watchConsulEnv({ prefix: `envr-${RUN}/`, client: root, env, ...options } as never),
+        ),
+        expected,
+      );
+      expect(env).toEqual({ KEEP: 'me' });
+    });
   });
 
   it("watchConsulEnv: prefix with a leading '/' → InvalidInputError", async () => {
@@ -2823,6 +3027,209 @@ describe('CLIs: flags', () => {
       args: () => w('--prefix', 'app/', '--once', '--', 'true'),
       code: 1,
       stderr: /Cannot load the environment from Consul prefix "app\/".*ECONNREFUSED/,
+    },
+    // consul-env: roll-out flags (issue 24)
+    {
+      name: 'consul-env: --wait abc',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--wait', 'abc', '--', 'true'),
+      code: 2,
+      stderr: /--wait takes MIN\[:MAX\] in milliseconds.*not "abc"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --wait 0',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--wait', '0', '--', 'true'),
+      code: 2,
+      stderr: /--wait takes MIN\[:MAX\].*MIN 1 or more.*not "0"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --wait 500:100 (MAX below MIN)',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--wait', '500:100', '--', 'true'),
+      code: 2,
+      stderr: /--wait takes MIN\[:MAX\].*MAX at least MIN.*not "500:100"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --wait 5s (a duration, not ms)',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--wait', '5s', '--', 'true'),
+      code: 2,
+      stderr: /--wait takes MIN\[:MAX\] in milliseconds, .*such as 500 or 500:2000; not "5s"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --splay -1',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--splay=-1', '--', 'true'),
+      code: 2,
+      stderr: /--splay must be milliseconds, not -1: a whole number from 0 to 3600000/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --splay (empty)',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--splay', '', '--', 'true'),
+      code: 2,
+      stderr: /--splay must be milliseconds, not an empty value/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --max-restarting without --rolling',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--max-restarting', '2', '--', 'true'),
+      code: 2,
+      stderr: /--max-restarting goes with --rolling KEY/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --session-ttl without --rolling',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--session-ttl', '10000', '--', 'true'),
+      code: 2,
+      stderr: /--session-ttl goes with --rolling KEY/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --rolling (empty)',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--rolling', '', '--', 'true'),
+      code: 2,
+      stderr: /--rolling must name the KV prefix of the roll-out semaphore/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --rolling /',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--rolling', '/', '--', 'true'),
+      code: 2,
+      stderr: /--rolling must name the KV prefix of the roll-out semaphore/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --max-restarting 0',
+      cli: 'consul-env',
+      args: () =>
+        w('--prefix', 'app/', '--rolling', 'r/app', '--max-restarting', '0', '--', 'true'),
+      code: 2,
+      stderr: /--max-restarting must be a whole number of instances, 1 or more .*got "0"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --max-restarting 150%',
+      cli: 'consul-env',
+      args: () =>
+        w('--prefix', 'app/', '--rolling', 'r/app', '--max-restarting', '150%', '--', 'true'),
+      code: 2,
+      stderr:
+        /--max-restarting must be .* a percentage of the instances from 1% to 100% .*got "150%"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --max-restarting 0%',
+      cli: 'consul-env',
+      args: () =>
+        w('--prefix', 'app/', '--rolling', 'r/app', '--max-restarting', '0%', '--', 'true'),
+      code: 2,
+      stderr: /--max-restarting must be .*got "0%"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --max-restarting two',
+      cli: 'consul-env',
+      args: () =>
+        w('--prefix', 'app/', '--rolling', 'r/app', '--max-restarting', 'two', '--', 'true'),
+      code: 2,
+      stderr: /--max-restarting must be .*got "two"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --session-ttl 5 (below 10)',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--rolling', 'r/app', '--session-ttl', '5', '--', 'true'),
+      code: 2,
+      stderr: /--session-ttl must be milliseconds, not 5: a whole number from 10/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --ready-url ftp://x',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--ready-url', 'ftp://x', '--', 'true'),
+      code: 2,
+      stderr: /--ready-url must be an http:\/\/ or https:\/\/ URL .*got "ftp:\/\/x"/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --ready-url without a scheme',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--ready-url', 'localhost:3000/health', '--', 'true'),
+      code: 2,
+      stderr: /--ready-url must be an http:\/\/ or https:\/\/ URL/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --ready-timeout without --ready-url',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--ready-timeout', '5000', '--', 'true'),
+      code: 2,
+      stderr: /--ready-timeout goes with --ready-url URL/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --ready-url with --ready-after',
+      cli: 'consul-env',
+      args: () =>
+        w(
+          '--prefix',
+          'app/',
+          '--ready-url',
+          'http://127.0.0.1:3000/',
+          '--ready-after',
+          '100',
+          '--',
+          'true',
+        ),
+      code: 2,
+      stderr: /give --ready-url or --ready-after, not both/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --ready-after 1.5',
+      cli: 'consul-env',
+      args: () => w('--prefix', 'app/', '--ready-after', '1.5', '--', 'true'),
+      code: 2,
+      stderr: /--ready-after must be milliseconds, not 1\.5/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --ready-timeout 0',
+      cli: 'consul-env',
+      args: () =>
+        w(
+          '--prefix',
+          'app/',
+          '--ready-url',
+          'http://127.0.0.1:3000/',
+          '--ready-timeout',
+          '0',
+          '--',
+          'true',
+        ),
+      code: 2,
+      stderr: /--ready-timeout must be milliseconds, not 0: a whole number from 1/,
+      usage: true,
+    },
+    {
+      name: 'consul-env: --once with --wait and --rolling',
+      cli: 'consul-env',
+      args: () =>
+        w('--prefix', 'app/', '--once', '--wait', '500', '--rolling', 'r/app', '--', 'true'),
+      code: 2,
+      stderr: /--once reads once and never restarts; leave out --wait, --rolling/,
+      usage: true,
     },
     // consul-dev
     {

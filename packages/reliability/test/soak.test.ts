@@ -24,6 +24,10 @@ describe('soak', () => {
     // After an outage that made the leader step down, a leader within 1.5 s of Consul's return
     // (a slower one is among the violations above).
     for (const ms of report.locks.leaderResumeMs) expect(ms).toBeLessThanOrEqual(1_500);
+    // Rolling consul-env instances restarted on the writer's changes, never more than 2 at once.
+    expect(report.rollout.overlaps).toBe(0);
+    expect(report.rollout.restarts).toBeGreaterThan(0);
+    expect(report.rollout.maxRestarting).toBeLessThanOrEqual(2);
 
     // Not vacuous: data moved, every watcher received some of it, and every fault kind hit.
     expect(report.writes.total).toBeGreaterThan(50);
