@@ -18,7 +18,29 @@ const cli = join(
   dirname(createRequire(import.meta.url).resolve('@consul-watch/config-loader/package.json')),
   'dist/cli.js',
 );
-const app = fileURLToPath(new URL('./app.mjs', import.meta.url));
+/** The plain app, run by consul-env. */
+export const app = fileURLToPath(new URL('./app.mjs', import.meta.url));
+
+/**
+ * Runs `consul-env args…`; `onLine` gets each line it and its program print. Returns the child
+ * and a promise of its exit.
+ */
+export function spawnConsulEnv(args, onLine, env = process.env) {
+  const child = spawn(process.execPath, [cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop();
+      for (const line of lines) if (line) onLine(line);
+    });
+  }
+  return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
+}
 
 /** Starts consul-env with the app; `onLine` gets each line the app and consul-env print. */
 export async function startConfigLoaderDemo({
@@ -39,10 +61,8 @@ export async function startConfigLoaderDemo({
     if (!existing.has(PREFIX + key)) await client.kv.put(PREFIX + key, value);
   await client.close();
 
-  const child = spawn(
-    process.execPath,
+  const { child, exited } = spawnConsulEnv(
     [
-      cli,
       '--http-addr',
       consulAddress,
       '--prefix',
@@ -52,20 +72,8 @@ export async function startConfigLoaderDemo({
       process.execPath,
       app,
     ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    onLine,
   );
-  for (const stream of [child.stdout, child.stderr]) {
-    let rest = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop();
-      for (const line of lines) if (line) onLine(line);
-    });
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
   return {
     consulAddress,
     async close() {
