@@ -31,10 +31,14 @@ export interface CallSettings {
   acceptStatus?: number[];
   /**
    * Safe to send twice (reads, plain writes and deletes): retried once when a reused
-   * keep-alive socket turns out to have been reset before the answer came.
+   * keep-alive socket turns out to have been reset before the answer came, within what is left
+   * of the first attempt's deadline.
    */
   idempotent?: boolean;
 }
+
+/** The deadline of a request that is not a blocking read, unless the call gives one. */
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
@@ -203,17 +207,25 @@ export class ConsulHttp {
       );
     const once = this.requestOnce<T>(what, settings, api);
     if (!settings.idempotent || settings.index !== undefined) return once;
+    const started = performance.now();
     return once.catch((error: unknown) => {
       if ((error as { resetCode?: string }).resetCode === undefined || settings.signal?.aborted)
         throw error;
-      return this.requestOnce<T>(what, settings, api);
+      // The retry is part of the same call: it gets what is left of the first one's deadline,
+      // so a call given t ms never takes 2t.
+      const timeoutMs = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      const leftMs =
+        timeoutMs > 0 ? Math.max(1, timeoutMs - (performance.now() - started)) : undefined;
+      return this.requestOnce<T>(what, settings, api, leftMs);
     });
   }
 
+  /** One attempt; `leftMs`, when given, bounds it instead of the whole deadline (a retry's). */
   private requestOnce<T>(
     what: string,
     settings: CallSettings,
     api: ApiRequest,
+    leftMs?: number,
   ): Promise<ConsulResponse<T>> {
     const { signal } = settings;
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -228,7 +240,7 @@ export class ConsulHttp {
     if (consistency === 'consistent') add('consistent=');
     else if (consistency === 'stale') add('stale=');
     if (settings.filter !== undefined) add(`filter=${encodeURIComponent(settings.filter)}`);
-    let timeoutMs = settings.timeoutMs ?? 30_000;
+    let timeoutMs = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (settings.index !== undefined) {
       const waitMs = settings.waitMs ?? 5 * 60_000;
       add(`index=${settings.index}&wait=${Math.max(1, Math.round(waitMs))}ms`);
@@ -245,12 +257,13 @@ export class ConsulHttp {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
     if (timeoutMs > 0) {
-      if (watch) watch.begin(timeoutMs);
+      const armMs = leftMs ?? timeoutMs;
+      if (watch) watch.begin(armMs);
       else
         timer = setTimeout(() => {
           timedOut = true;
           owner.current?.abort(undefined);
-        }, timeoutMs);
+        }, armMs);
     }
     const onAbort =
       signal !== undefined && watch === undefined

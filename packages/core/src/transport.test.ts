@@ -98,6 +98,30 @@ describe('the transport', () => {
     expect(cas).toBeInstanceOf(ConsulUnavailableError);
     expect(await client.kv.getString(key)).toBe('v1');
   });
+
+  it('sends the retry after a reset inside what is left of the first attempt’s deadline', async () => {
+    // The first ping is answered; the second is held for most of its deadline and its kept-alive
+    // socket closed with no answer; the retry is never answered.
+    const deadlineMs = 1_500;
+    const arrivals: number[] = [];
+    const server = createServer((req, res) => {
+      arrivals.push(performance.now());
+      if (arrivals.length === 1) res.end('"127.0.0.1:8300"');
+      else if (arrivals.length === 2) setTimeout(() => req.socket.destroy(), deadlineMs - 400);
+    });
+    const client = createConsulWatch({ address: await listenLocal(server) });
+    cleanup.push(() => client.close());
+    await client.ping(deadlineMs);
+    const started = performance.now();
+    const error = await client.ping(deadlineMs).catch((e: unknown) => e);
+    const tookMs = performance.now() - started;
+    expect(arrivals).toHaveLength(3);
+    expect(error).toBeInstanceOf(ConsulUnavailableError);
+    expect((error as Error).message).toContain('ETIMEDOUT');
+    // With a fresh deadline for the retry this takes deadlineMs - 400 + deadlineMs.
+    expect(tookMs).toBeGreaterThanOrEqual(deadlineMs - 50);
+    expect(tookMs).toBeLessThan(deadlineMs + 600);
+  });
 });
 
 describe('addresses and client.api', () => {
