@@ -197,8 +197,9 @@ export class ConsulHttp {
   /**
    * Sends one request over the transport. `what` names the operation and its key or watch for
    * messages. A 404 with an empty body (Consul's answer for a key that is not there) is an
-   * answer with an undefined body; a 404 that says something (an unknown endpoint, an unknown
-   * check) is an error, unless `acceptStatus` takes it.
+   * answer with an undefined body; a 404 that says something (an unknown check) is an error,
+   * unless `acceptStatus` takes it. A 404 from a path with no endpoint (Consul's "Unknown
+   * endpoint", or a KV answer without X-Consul-Index) is an error whatever `acceptStatus` says.
    */
   request<T>(what: string, settings: CallSettings, api: ApiRequest): Promise<ConsulResponse<T>> {
     if (this.closed)
@@ -339,6 +340,15 @@ export class ConsulHttp {
       return { body: body as T, status, index };
     }
     const text = res.body.length > 0 ? res.body.toString('utf8').trim() : '';
+    // A 404 is Consul's answer ("no such key", "no such session") only if it came from an
+    // endpoint Consul serves: whether or not the caller accepts 404s, one rule decides.
+    if (status === 404)
+      this.refuseUnknownEndpoint(what, {
+        statusCode: 404,
+        body: text,
+        headers: res.headers,
+        req: { path },
+      });
     if (settings.acceptStatus?.includes(status)) {
       let body: unknown;
       if (status !== 404 && text !== '') {
@@ -352,15 +362,8 @@ export class ConsulHttp {
     }
     // An empty 404 is Consul's "no such key" for a KV read; from any other endpoint it is a
     // path the agent (or something in front of it) does not serve.
-    if (status === 404) {
-      this.refuseUnknownEndpoint(what, {
-        statusCode: 404,
-        body: text,
-        headers: res.headers,
-        req: { path },
-      });
-      if (text === '' && api.path.startsWith('/kv/')) return { body: undefined, status, index };
-    }
+    if (status === 404 && text === '' && api.path.startsWith('/kv/'))
+      return { body: undefined, status, index };
     throw this.translate(what, { response: { statusCode: status, body: text } }, settings.filter);
   }
 

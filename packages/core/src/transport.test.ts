@@ -1,5 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,12 +36,19 @@ async function listenLocal(server: Server): Promise<string> {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** A proxy that forwards every request to `target` and keeps its URL and headers. */
-async function sniffingProxy(target: string) {
+/**
+ * A proxy that forwards every request to `target` and keeps its URL and headers; `answer`, when
+ * it returns true, has answered the request itself (something other than Consul in the path).
+ */
+async function sniffingProxy(
+  target: string,
+  answer?: (req: IncomingMessage, res: ServerResponse) => boolean,
+) {
   const [host, port] = target.split(':');
   const seen: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
   const server: Server = createServer((req, res) => {
     seen.push({ url: req.url ?? '', headers: { ...req.headers } });
+    if (answer?.(req, res)) return;
     const out = request(
       { host, port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -204,6 +217,35 @@ describe('requests that never get a socket, and 404s that are not missing keys',
     await watch.stop();
     await client.close();
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it('a lock or semaphore read answered by something other than Consul (an unknown endpoint, a KV 404 without its index) is an error, never a free key', async () => {
+    const dev = await startDevServer();
+    cleanup.push(() => dev.close());
+    const prefix = uniquePrefix('not-consul');
+    const proxy = await sniffingProxy(dev.address, (req, res) => {
+      if (req.method !== 'GET' || !req.url?.startsWith(`/v1/kv/${encodeURIComponent(prefix)}`))
+        return false;
+      // The lock's key: a path the thing at the address does not serve, in Consul's words.
+      if (req.url.includes('lock')) res.writeHead(404).end('Unknown endpoint');
+      // The semaphore's prefix: an empty 404 with no X-Consul-Index, which Consul always sends.
+      else res.writeHead(404).end();
+      return true;
+    });
+    const client = createConsulWatch({ address: proxy.address });
+    cleanup.push(() => client.close());
+    const lock = client.lock(`${prefix}lock`);
+    const lockError = await lock.acquire({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(lockError).toBeInstanceOf(ConsulRequestError);
+    expect((lockError as Error).message).toContain(`has no endpoint /v1/kv/${prefix}lock`);
+    const semaphore = client.semaphore(`${prefix}slots`, 2);
+    const slotError = await semaphore.acquire({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(slotError).toBeInstanceOf(ConsulRequestError);
+    expect((slotError as Error).message).toContain(`has no endpoint /v1/kv/${prefix}slots`);
+    // Neither took the key through the agent behind it.
+    const direct = createConsulWatch({ address: dev.address });
+    cleanup.push(() => direct.close());
+    expect(await direct.kv.list(prefix)).toEqual([]);
   });
 
   it('an empty 404 from an endpoint other than KV is an error, never an empty answer', async () => {
