@@ -1,5 +1,6 @@
 import type { Connection, Consistency } from './connection';
 import {
+  ClientClosedError,
   ConsulRequestError,
   ConsulUnavailableError,
   type ConsulWatchError,
@@ -202,10 +203,7 @@ export class ConsulHttp {
    * endpoint", or a KV answer without X-Consul-Index) is an error whatever `acceptStatus` says.
    */
   request<T>(what: string, settings: CallSettings, api: ApiRequest): Promise<ConsulResponse<T>> {
-    if (this.closed)
-      return Promise.reject(
-        new Error(`${what}: this consul-watch client is closed; create a new one`),
-      );
+    if (this.closed) return Promise.reject(new ClientClosedError(what));
     const once = this.requestOnce<T>(what, settings, api);
     if (!settings.idempotent || settings.index !== undefined) return once;
     const started = performance.now();

@@ -11,7 +11,8 @@ export type ConsulWatchErrorCode =
   | 'CONFIG_INVALID'
   | 'NOT_READY'
   | 'LOCK_LOST'
-  | 'LOCK_CONFLICT';
+  | 'LOCK_CONFLICT'
+  | 'CLIENT_CLOSED';
 
 /** The base of every error consul-watch raises; `code` is stable across versions. */
 export class ConsulWatchError extends Error {
@@ -158,6 +159,19 @@ export class LockConflictError extends ConsulWatchError {
     readonly key: string,
   ) {
     super('LOCK_CONFLICT', message);
+  }
+}
+
+/**
+ * A call on a client after its `close()`: core's own calls, and `client.api` through a
+ * reference kept from before (no request is sent). `what` names the call.
+ */
+export class ClientClosedError extends ConsulWatchError {
+  constructor(what: string, happened = 'is closed') {
+    super(
+      'CLIENT_CLOSED',
+      `${what}: this consul-watch client ${happened}; create a new one with createConsulWatch()`,
+    );
   }
 }
 

@@ -14,7 +14,12 @@ import { startFaultProxy } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { record, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
-import { ConsulRequestError, ConsulUnavailableError, InvalidInputError } from './errors';
+import {
+  ClientClosedError,
+  ConsulRequestError,
+  ConsulUnavailableError,
+  InvalidInputError,
+} from './errors';
 
 // These need proxies between core and the agent, so they run on the embedded dev-server even
 // when CONSUL_HTTP_ADDR is set.
@@ -186,8 +191,34 @@ describe('addresses and client.api', () => {
       expect(headers['x-consul-token']).toBe(token);
     }
     await client.close();
-    expect(() => client.api).toThrow(/closed/);
+    expect(() => client.api).toThrow(ClientClosedError);
     // The file's handle check fails if the consul client's keep-alive sockets outlive close().
+  });
+
+  it('a client.api kept from before close() rejects with ClientClosedError and sends nothing', async () => {
+    const dev = await startDevServer();
+    cleanup.push(() => dev.close());
+    const proxy = await sniffingProxy(dev.address);
+    const client = createConsulWatch({ address: proxy.address });
+    const key = `${uniquePrefix('api-closed')}k`;
+    const api = client.api;
+    const { kv } = client.api;
+    await api.kv.set(key, 'before close');
+    await client.close();
+    const sent = proxy.seen.length;
+    const error = await api.kv.get(key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientClosedError);
+    expect(error).toMatchObject({ code: 'CLIENT_CLOSED' });
+    expect((error as Error).message).toContain(
+      'client.api: this consul-watch client is closed; create a new one with createConsulWatch()',
+    );
+    await expect(kv.keys(key)).rejects.toBeInstanceOf(ClientClosedError);
+    await expect(api.agent.self()).rejects.toBeInstanceOf(ClientClosedError);
+    // Core's own calls give the same error.
+    await expect(client.kv.get(key)).rejects.toBeInstanceOf(ClientClosedError);
+    expect(() => client.watch({ type: 'key', key })).toThrow(ClientClosedError);
+    expect(proxy.seen.length).toBe(sent);
+    // The file's handle check fails if a socket was opened after close().
   });
 });
 
