@@ -7,6 +7,7 @@ import {
   InvalidFilterError,
   PermissionDeniedError,
 } from './errors';
+import { notTls, plainToTlsPort, tlsMismatchHint, untrustedCertificate } from './tlsTrust';
 import { type InFlight, Transport, type WireResponse } from './transport';
 
 /** Per-call settings; unset ones fall back to the connection's. */
@@ -411,13 +412,17 @@ export class ConsulHttp {
     }
     if (status !== undefined) {
       return new ConsulRequestError(
-        `${what}: Consul at ${where} refused the request with ${status}${reason ? `: ${reason}` : ''}.`,
+        `${what}: Consul at ${where} refused the request with ${status}${reason ? `: ${reason}` : ''}.${plainToTlsPort(reason)}`,
         status,
       );
     }
+    const tls =
+      untrustedCertificate(what, this.connection, e.code, e.message) ??
+      notTls(what, this.connection, e.code);
+    if (tls) return tls;
     const code = e.code ?? (/timed out/.test(e.message ?? '') ? 'ETIMEDOUT' : 'an error');
     return new ConsulUnavailableError(
-      `${what}: cannot reach Consul at ${where} (${code}). ${CHECK_ADDRESS[this.connection.addressFrom]}`,
+      `${what}: cannot reach Consul at ${where} (${code}). ${CHECK_ADDRESS[this.connection.addressFrom]}${tlsMismatchHint(this.connection, e.code)}`,
     );
   }
 

@@ -12,7 +12,8 @@ export type ConsulWatchErrorCode =
   | 'NOT_READY'
   | 'LOCK_LOST'
   | 'LOCK_CONFLICT'
-  | 'CLIENT_CLOSED';
+  | 'CLIENT_CLOSED'
+  | 'TLS_UNTRUSTED';
 
 /** The base of every error consul-watch raises; `code` is stable across versions. */
 export class ConsulWatchError extends Error {
@@ -55,8 +56,25 @@ export class ConsulUnavailableError extends ConsulWatchError {
     message: string,
     readonly status?: number,
     options?: { cause?: unknown },
+    code: ConsulWatchErrorCode = 'CONSUL_UNAVAILABLE',
   ) {
-    super('CONSUL_UNAVAILABLE', message, options);
+    super(code, message, options);
+  }
+}
+
+/**
+ * The agent's TLS certificate failed verification (an unknown CA, a self-signed certificate, a
+ * host name it does not name, expired), so nothing was sent. `reason` is Node's code for why,
+ * such as `DEPTH_ZERO_SELF_SIGNED_CERT` or `ERR_TLS_CERT_ALTNAME_INVALID`. Consul cannot be
+ * talked to until the certificate or the client's `ca` changes, so it counts as unavailable:
+ * watches wait for the availability probe and keep their last state, as in an outage.
+ */
+export class TlsCertificateError extends ConsulUnavailableError {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super(message, undefined, undefined, 'TLS_UNTRUSTED');
   }
 }
 
