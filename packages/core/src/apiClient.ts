@@ -2,10 +2,12 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import Consul from 'consul';
 import type { Connection } from './connection';
+import { ClientClosedError } from './errors';
 
 /** The npm `consul` client on one connection, and how to let go of its sockets. */
 export interface ApiClient {
   api: Consul;
+  /** Closes its sockets; from then on every call through `api` rejects with ClientClosedError. */
   close(): void;
 }
 
@@ -21,6 +23,18 @@ export function apiClient(connection: Connection): ApiClient {
         keepAlive: true,
         ...(connection.socketPath ? { socketPath: connection.socketPath } : {}),
       });
+  let closed = false;
+  // Every request of the consul client, of any of its parts and of a reference kept from before
+  // close(), asks this agent for a socket: after close() it gets ClientClosedError instead, so
+  // nothing is sent and no socket is opened again.
+  const connect = agent.createConnection;
+  agent.createConnection = function (this: typeof agent, options, callback) {
+    if (!closed) return connect.call(this, options, callback);
+    const error = new ClientClosedError('client.api');
+    if (!callback) throw error;
+    callback(error, undefined as never);
+    return undefined;
+  };
   const defaults: { token?: string; dc?: string; stale?: boolean; consistent?: boolean } = {};
   if (connection.token) defaults.token = connection.token;
   if (connection.datacenter) defaults.dc = connection.datacenter;
@@ -32,5 +46,11 @@ export function apiClient(connection: Connection): ApiClient {
     agent,
     defaults,
   } as ConstructorParameters<typeof Consul>[0]);
-  return { api, close: () => agent.destroy() };
+  return {
+    api,
+    close: () => {
+      closed = true;
+      agent.destroy();
+    },
+  };
 }

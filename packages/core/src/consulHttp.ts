@@ -1,11 +1,13 @@
 import type { Connection, Consistency } from './connection';
 import {
+  ClientClosedError,
   ConsulRequestError,
   ConsulUnavailableError,
   type ConsulWatchError,
   InvalidFilterError,
   PermissionDeniedError,
 } from './errors';
+import { notTls, plainToTlsPort, tlsMismatchHint, untrustedCertificate } from './tlsTrust';
 import { type InFlight, Transport, type WireResponse } from './transport';
 
 /** Per-call settings; unset ones fall back to the connection's. */
@@ -31,10 +33,14 @@ export interface CallSettings {
   acceptStatus?: number[];
   /**
    * Safe to send twice (reads, plain writes and deletes): retried once when a reused
-   * keep-alive socket turns out to have been reset before the answer came.
+   * keep-alive socket turns out to have been reset before the answer came, within what is left
+   * of the first attempt's deadline.
    */
   idempotent?: boolean;
 }
+
+/** The deadline of a request that is not a blocking read, unless the call gives one. */
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
@@ -193,27 +199,33 @@ export class ConsulHttp {
   /**
    * Sends one request over the transport. `what` names the operation and its key or watch for
    * messages. A 404 with an empty body (Consul's answer for a key that is not there) is an
-   * answer with an undefined body; a 404 that says something (an unknown endpoint, an unknown
-   * check) is an error, unless `acceptStatus` takes it.
+   * answer with an undefined body; a 404 that says something (an unknown check) is an error,
+   * unless `acceptStatus` takes it. A 404 from a path with no endpoint (Consul's "Unknown
+   * endpoint", or a KV answer without X-Consul-Index) is an error whatever `acceptStatus` says.
    */
   request<T>(what: string, settings: CallSettings, api: ApiRequest): Promise<ConsulResponse<T>> {
-    if (this.closed)
-      return Promise.reject(
-        new Error(`${what}: this consul-watch client is closed; create a new one`),
-      );
+    if (this.closed) return Promise.reject(new ClientClosedError(what));
     const once = this.requestOnce<T>(what, settings, api);
     if (!settings.idempotent || settings.index !== undefined) return once;
+    const started = performance.now();
     return once.catch((error: unknown) => {
       if ((error as { resetCode?: string }).resetCode === undefined || settings.signal?.aborted)
         throw error;
-      return this.requestOnce<T>(what, settings, api);
+      // The retry is part of the same call: it gets what is left of the first one's deadline,
+      // so a call given t ms never takes 2t.
+      const timeoutMs = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      const leftMs =
+        timeoutMs > 0 ? Math.max(1, timeoutMs - (performance.now() - started)) : undefined;
+      return this.requestOnce<T>(what, settings, api, leftMs);
     });
   }
 
+  /** One attempt; `leftMs`, when given, bounds it instead of the whole deadline (a retry's). */
   private requestOnce<T>(
     what: string,
     settings: CallSettings,
     api: ApiRequest,
+    leftMs?: number,
   ): Promise<ConsulResponse<T>> {
     const { signal } = settings;
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -228,7 +240,7 @@ export class ConsulHttp {
     if (consistency === 'consistent') add('consistent=');
     else if (consistency === 'stale') add('stale=');
     if (settings.filter !== undefined) add(`filter=${encodeURIComponent(settings.filter)}`);
-    let timeoutMs = settings.timeoutMs ?? 30_000;
+    let timeoutMs = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (settings.index !== undefined) {
       const waitMs = settings.waitMs ?? 5 * 60_000;
       add(`index=${settings.index}&wait=${Math.max(1, Math.round(waitMs))}ms`);
@@ -245,12 +257,13 @@ export class ConsulHttp {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
     if (timeoutMs > 0) {
-      if (watch) watch.begin(timeoutMs);
+      const armMs = leftMs ?? timeoutMs;
+      if (watch) watch.begin(armMs);
       else
         timer = setTimeout(() => {
           timedOut = true;
           owner.current?.abort(undefined);
-        }, timeoutMs);
+        }, armMs);
     }
     const onAbort =
       signal !== undefined && watch === undefined
@@ -326,6 +339,15 @@ export class ConsulHttp {
       return { body: body as T, status, index };
     }
     const text = res.body.length > 0 ? res.body.toString('utf8').trim() : '';
+    // A 404 is Consul's answer ("no such key", "no such session") only if it came from an
+    // endpoint Consul serves: whether or not the caller accepts 404s, one rule decides.
+    if (status === 404)
+      this.refuseUnknownEndpoint(what, {
+        statusCode: 404,
+        body: text,
+        headers: res.headers,
+        req: { path },
+      });
     if (settings.acceptStatus?.includes(status)) {
       let body: unknown;
       if (status !== 404 && text !== '') {
@@ -339,15 +361,8 @@ export class ConsulHttp {
     }
     // An empty 404 is Consul's "no such key" for a KV read; from any other endpoint it is a
     // path the agent (or something in front of it) does not serve.
-    if (status === 404) {
-      this.refuseUnknownEndpoint(what, {
-        statusCode: 404,
-        body: text,
-        headers: res.headers,
-        req: { path },
-      });
-      if (text === '' && api.path.startsWith('/kv/')) return { body: undefined, status, index };
-    }
+    if (status === 404 && text === '' && api.path.startsWith('/kv/'))
+      return { body: undefined, status, index };
     throw this.translate(what, { response: { statusCode: status, body: text } }, settings.filter);
   }
 
@@ -397,13 +412,17 @@ export class ConsulHttp {
     }
     if (status !== undefined) {
       return new ConsulRequestError(
-        `${what}: Consul at ${where} refused the request with ${status}${reason ? `: ${reason}` : ''}.`,
+        `${what}: Consul at ${where} refused the request with ${status}${reason ? `: ${reason}` : ''}.${plainToTlsPort(reason)}`,
         status,
       );
     }
+    const tls =
+      untrustedCertificate(what, this.connection, e.code, e.message) ??
+      notTls(what, this.connection, e.code);
+    if (tls) return tls;
     const code = e.code ?? (/timed out/.test(e.message ?? '') ? 'ETIMEDOUT' : 'an error');
     return new ConsulUnavailableError(
-      `${what}: cannot reach Consul at ${where} (${code}). ${CHECK_ADDRESS[this.connection.addressFrom]}`,
+      `${what}: cannot reach Consul at ${where} (${code}). ${CHECK_ADDRESS[this.connection.addressFrom]}${tlsMismatchHint(this.connection, e.code)}`,
     );
   }
 

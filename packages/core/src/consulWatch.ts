@@ -9,7 +9,7 @@ import {
 import { type ConfigObject } from './configTree';
 import { CONNECTION_OPTIONS, type ConnectionOptions, resolveConnection } from './connection';
 import { ConsulHttp } from './consulHttp';
-import { ConsulUnavailableError, InvalidInputError } from './errors';
+import { ClientClosedError, ConsulUnavailableError, InvalidInputError } from './errors';
 import type { WatchHealth } from './health';
 import { checkHoldOptions, type HoldOptions } from './hold';
 import { validateKey } from './keys';
@@ -227,8 +227,9 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
     if (closed) {
       // close() ran while the agent was answering.
       await live.stop().catch(() => {});
-      throw new Error(
-        'this consul-watch client was closed while registering; the service was deregistered',
+      throw new ClientClosedError(
+        `register ${JSON.stringify(options.name)}`,
+        'was closed while registering, so the service was deregistered',
       );
     }
     // Kept until its deregister is done, so close() also waits for one stopped just before.
@@ -252,7 +253,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
   const holds = new Set<ConsulLock | ConsulSemaphore>();
   const elections = new Set<LeaderElection>();
   const open = (what: string) => {
-    if (closed) throw new Error(`${what}: this consul-watch client is closed; create a new one`);
+    if (closed) throw new ClientClosedError(what);
   };
   const newLock = (key: string, options: LockOptions = {}) => {
     open(`lock ${JSON.stringify(key)}`);
@@ -280,7 +281,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       return monitor.status;
     },
     get api() {
-      if (closed) throw new Error('this consul-watch client is closed; create a new one');
+      open('client.api');
       api ??= apiClient(connection);
       return api.api;
     },
@@ -297,7 +298,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       });
     },
     watch(request, onChange) {
-      if (closed) throw new Error('this consul-watch client is closed; create a new one');
+      open('watch');
       if (request === null || typeof request !== 'object')
         throw new InvalidInputError(
           'watch needs a spec object such as { type: "keyprefix", prefix: "app/" }',
@@ -354,8 +355,7 @@ export function createConsulWatch(options: ConsulWatchOptions = {}): ConsulWatch
       return config;
     },
     register(registration) {
-      if (closed)
-        return Promise.reject(new Error('this consul-watch client is closed; create a new one'));
+      if (closed) return Promise.reject(new ClientClosedError('register'));
       // close() waits for registrations on their way, so none is left beating after it.
       const flow = registerFlow(registration);
       registering.add(flow);

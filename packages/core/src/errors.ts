@@ -11,7 +11,9 @@ export type ConsulWatchErrorCode =
   | 'CONFIG_INVALID'
   | 'NOT_READY'
   | 'LOCK_LOST'
-  | 'LOCK_CONFLICT';
+  | 'LOCK_CONFLICT'
+  | 'CLIENT_CLOSED'
+  | 'TLS_UNTRUSTED';
 
 /** The base of every error consul-watch raises; `code` is stable across versions. */
 export class ConsulWatchError extends Error {
@@ -54,8 +56,25 @@ export class ConsulUnavailableError extends ConsulWatchError {
     message: string,
     readonly status?: number,
     options?: { cause?: unknown },
+    code: ConsulWatchErrorCode = 'CONSUL_UNAVAILABLE',
   ) {
-    super('CONSUL_UNAVAILABLE', message, options);
+    super(code, message, options);
+  }
+}
+
+/**
+ * The agent's TLS certificate failed verification (an unknown CA, a self-signed certificate, a
+ * host name it does not name, expired), so nothing was sent. `reason` is Node's code for why,
+ * such as `DEPTH_ZERO_SELF_SIGNED_CERT` or `ERR_TLS_CERT_ALTNAME_INVALID`. Consul cannot be
+ * talked to until the certificate or the client's `ca` changes, so it counts as unavailable:
+ * watches wait for the availability probe and keep their last state, as in an outage.
+ */
+export class TlsCertificateError extends ConsulUnavailableError {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super(message, undefined, undefined, 'TLS_UNTRUSTED');
   }
 }
 
@@ -158,6 +177,19 @@ export class LockConflictError extends ConsulWatchError {
     readonly key: string,
   ) {
     super('LOCK_CONFLICT', message);
+  }
+}
+
+/**
+ * A call on a client after its `close()`: core's own calls, and `client.api` through a
+ * reference kept from before (no request is sent). `what` names the call.
+ */
+export class ClientClosedError extends ConsulWatchError {
+  constructor(what: string, happened = 'is closed') {
+    super(
+      'CLIENT_CLOSED',
+      `${what}: this consul-watch client ${happened}; create a new one with createConsulWatch()`,
+    );
   }
 }
 

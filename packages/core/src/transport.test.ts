@@ -1,5 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +14,12 @@ import { startFaultProxy } from '@consul-watch/dev-server/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { record, uniquePrefix } from '../test/helpers';
 import { createConsulWatch } from './consulWatch';
-import { ConsulRequestError, ConsulUnavailableError, InvalidInputError } from './errors';
+import {
+  ClientClosedError,
+  ConsulRequestError,
+  ConsulUnavailableError,
+  InvalidInputError,
+} from './errors';
 
 // These need proxies between core and the agent, so they run on the embedded dev-server even
 // when CONSUL_HTTP_ADDR is set.
@@ -30,12 +41,19 @@ async function listenLocal(server: Server): Promise<string> {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** A proxy that forwards every request to `target` and keeps its URL and headers. */
-async function sniffingProxy(target: string) {
+/**
+ * A proxy that forwards every request to `target` and keeps its URL and headers; `answer`, when
+ * it returns true, has answered the request itself (something other than Consul in the path).
+ */
+async function sniffingProxy(
+  target: string,
+  answer?: (req: IncomingMessage, res: ServerResponse) => boolean,
+) {
   const [host, port] = target.split(':');
   const seen: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
   const server: Server = createServer((req, res) => {
     seen.push({ url: req.url ?? '', headers: { ...req.headers } });
+    if (answer?.(req, res)) return;
     const out = request(
       { host, port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -98,6 +116,30 @@ describe('the transport', () => {
     expect(cas).toBeInstanceOf(ConsulUnavailableError);
     expect(await client.kv.getString(key)).toBe('v1');
   });
+
+  it('sends the retry after a reset inside what is left of the first attempt’s deadline', async () => {
+    // The first ping is answered; the second is held for most of its deadline and its kept-alive
+    // socket closed with no answer; the retry is never answered.
+    const deadlineMs = 1_500;
+    const arrivals: number[] = [];
+    const server = createServer((req, res) => {
+      arrivals.push(performance.now());
+      if (arrivals.length === 1) res.end('"127.0.0.1:8300"');
+      else if (arrivals.length === 2) setTimeout(() => req.socket.destroy(), deadlineMs - 400);
+    });
+    const client = createConsulWatch({ address: await listenLocal(server) });
+    cleanup.push(() => client.close());
+    await client.ping(deadlineMs);
+    const started = performance.now();
+    const error = await client.ping(deadlineMs).catch((e: unknown) => e);
+    const tookMs = performance.now() - started;
+    expect(arrivals).toHaveLength(3);
+    expect(error).toBeInstanceOf(ConsulUnavailableError);
+    expect((error as Error).message).toContain('ETIMEDOUT');
+    // With a fresh deadline for the retry this takes deadlineMs - 400 + deadlineMs.
+    expect(tookMs).toBeGreaterThanOrEqual(deadlineMs - 50);
+    expect(tookMs).toBeLessThan(deadlineMs + 600);
+  });
 });
 
 describe('addresses and client.api', () => {
@@ -149,8 +191,34 @@ describe('addresses and client.api', () => {
       expect(headers['x-consul-token']).toBe(token);
     }
     await client.close();
-    expect(() => client.api).toThrow(/closed/);
+    expect(() => client.api).toThrow(ClientClosedError);
     // The file's handle check fails if the consul client's keep-alive sockets outlive close().
+  });
+
+  it('a client.api kept from before close() rejects with ClientClosedError and sends nothing', async () => {
+    const dev = await startDevServer();
+    cleanup.push(() => dev.close());
+    const proxy = await sniffingProxy(dev.address);
+    const client = createConsulWatch({ address: proxy.address });
+    const key = `${uniquePrefix('api-closed')}k`;
+    const api = client.api;
+    const { kv } = client.api;
+    await api.kv.set(key, 'before close');
+    await client.close();
+    const sent = proxy.seen.length;
+    const error = await api.kv.get(key).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientClosedError);
+    expect(error).toMatchObject({ code: 'CLIENT_CLOSED' });
+    expect((error as Error).message).toContain(
+      'client.api: this consul-watch client is closed; create a new one with createConsulWatch()',
+    );
+    await expect(kv.keys(key)).rejects.toBeInstanceOf(ClientClosedError);
+    await expect(api.agent.self()).rejects.toBeInstanceOf(ClientClosedError);
+    // Core's own calls give the same error.
+    await expect(client.kv.get(key)).rejects.toBeInstanceOf(ClientClosedError);
+    expect(() => client.watch({ type: 'key', key })).toThrow(ClientClosedError);
+    expect(proxy.seen.length).toBe(sent);
+    // The file's handle check fails if a socket was opened after close().
   });
 });
 
@@ -180,6 +248,35 @@ describe('requests that never get a socket, and 404s that are not missing keys',
     await watch.stop();
     await client.close();
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it('a lock or semaphore read answered by something other than Consul (an unknown endpoint, a KV 404 without its index) is an error, never a free key', async () => {
+    const dev = await startDevServer();
+    cleanup.push(() => dev.close());
+    const prefix = uniquePrefix('not-consul');
+    const proxy = await sniffingProxy(dev.address, (req, res) => {
+      if (req.method !== 'GET' || !req.url?.startsWith(`/v1/kv/${encodeURIComponent(prefix)}`))
+        return false;
+      // The lock's key: a path the thing at the address does not serve, in Consul's words.
+      if (req.url.includes('lock')) res.writeHead(404).end('Unknown endpoint');
+      // The semaphore's prefix: an empty 404 with no X-Consul-Index, which Consul always sends.
+      else res.writeHead(404).end();
+      return true;
+    });
+    const client = createConsulWatch({ address: proxy.address });
+    cleanup.push(() => client.close());
+    const lock = client.lock(`${prefix}lock`);
+    const lockError = await lock.acquire({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(lockError).toBeInstanceOf(ConsulRequestError);
+    expect((lockError as Error).message).toContain(`has no endpoint /v1/kv/${prefix}lock`);
+    const semaphore = client.semaphore(`${prefix}slots`, 2);
+    const slotError = await semaphore.acquire({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(slotError).toBeInstanceOf(ConsulRequestError);
+    expect((slotError as Error).message).toContain(`has no endpoint /v1/kv/${prefix}slots`);
+    // Neither took the key through the agent behind it.
+    const direct = createConsulWatch({ address: dev.address });
+    cleanup.push(() => direct.close());
+    expect(await direct.kv.list(prefix)).toEqual([]);
   });
 
   it('an empty 404 from an endpoint other than KV is an error, never an empty answer', async () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConsulEnv, watchConsulEnv } from '@consul-watch/config-loader';
 import {
+  ClientClosedError,
   type ConnectionOptions,
   ConsulRequestError,
   type ConsulWatch,
@@ -26,6 +27,7 @@ import {
   PermissionDeniedError,
   scriptHandler,
   TimeoutError,
+  TlsCertificateError,
   type WatchRequest,
 } from '@consul-watch/core';
 import { resolveConnection } from '@consul-watch/core/internal';
@@ -503,6 +505,27 @@ describe('core: createConsulWatch options', () => {
         options: { ca: pem('ca.pem'), token: `${RIGHT}\r\nX-Injected: 1` },
         expected: invalid(/\btoken\b/, [RIGHT]),
       },
+      {
+        name: 'ca: none, for an agent whose CA is not a system one',
+        options: { token: RIGHT },
+        expected: {
+          cls: TlsCertificateError,
+          code: 'TLS_UNTRUSTED',
+          names:
+            /certificate .* was not trusted \(\w+.*as the ca option .*CONSUL_CACERT.*verify: false/,
+          secrets: [RIGHT],
+        },
+      },
+      {
+        name: 'ca: a CA that did not sign the agent certificate',
+        options: { ca: pem('other-host.pem'), token: RIGHT },
+        expected: {
+          cls: TlsCertificateError,
+          code: 'TLS_UNTRUSTED',
+          names: /was not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE.*as the ca option/,
+          secrets: [RIGHT],
+        },
+      },
     ];
     table(rows, async (row) => {
       const error = await caught(async () => {
@@ -511,6 +534,35 @@ describe('core: createConsulWatch options', () => {
       });
       if (!row.expected) expect(error).toBe(NOTHING);
       else expectTyped(error, row.expected);
+    });
+  });
+
+  describe('calls on a closed client', () => {
+    interface ClosedRow extends Row {
+      /** Gets what it needs before close(), and makes the call after it. */
+      before: (c: ConsulWatch) => () => unknown;
+    }
+    const rows: ClosedRow[] = [
+      {
+        name: 'client.api kept from before close(): kv.get',
+        before: (c) => {
+          const api = c.api;
+          return () => api.kv.get('k');
+        },
+      },
+      { name: 'client.api read after close()', before: (c) => () => c.api },
+      { name: 'kv.get after close()', before: (c) => () => c.kv.get('k') },
+      { name: 'watch after close()', before: (c) => () => c.watch({ type: 'key', key: 'k' }) },
+    ];
+    table(rows, async (row) => {
+      const c = createConsulWatch({ address: dev.address, logger });
+      const call = row.before(c);
+      await c.close();
+      expectTyped(await caught(call), {
+        cls: ClientClosedError,
+        code: 'CLIENT_CLOSED',
+        names: 'this consul-watch client is closed; create a new one with createConsulWatch()',
+      });
     });
   });
 });
