@@ -185,6 +185,8 @@ export class ConsulHttp {
   /** `/v1`: what every API path is under. */
   private readonly basePath: string;
   private closed = false;
+  /** Whether the agent has answered over HTTP at all: then a reset is not a TLS mismatch. */
+  private answered = false;
 
   constructor(readonly connection: Connection) {
     const base = new URL(connection.baseUrl);
@@ -315,6 +317,7 @@ export class ConsulHttp {
     path: string,
     res: WireResponse,
   ): ConsulResponse<T> {
+    this.answered = true;
     const { status } = res;
     const header = res.headers['x-consul-index'];
     const index =
@@ -422,7 +425,7 @@ export class ConsulHttp {
     if (tls) return tls;
     const code = e.code ?? (/timed out/.test(e.message ?? '') ? 'ETIMEDOUT' : 'an error');
     return new ConsulUnavailableError(
-      `${what}: cannot reach Consul at ${where} (${code}). ${CHECK_ADDRESS[this.connection.addressFrom]}${tlsMismatchHint(this.connection, e.code)}`,
+      `${what}: cannot reach Consul at ${where} (${code}). ${CHECK_ADDRESS[this.connection.addressFrom]}${this.answered ? '' : tlsMismatchHint(this.connection, e.code)}`,
     );
   }
 

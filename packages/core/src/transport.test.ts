@@ -293,4 +293,23 @@ describe('requests that never get a socket, and 404s that are not missing keys',
     expect(first).toBeInstanceOf(ConsulRequestError);
     await watch.stop();
   });
+
+  it('a socket closed by an agent that has answered before is an outage, with no TLS hint', async () => {
+    let answers = 0;
+    const server = createServer((req, res) => {
+      if (answers++ === 0) {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-consul-index': '1' });
+        res.end('"127.0.0.1:8300"');
+      } else req.socket.destroy();
+    });
+    const client = createConsulWatch({ address: await listenLocal(server) });
+    cleanup.push(() => client.close());
+    await client.ping();
+    const reset = await client.ping().catch((e: unknown) => e);
+    expect(reset).toBeInstanceOf(ConsulUnavailableError);
+    expect((reset as Error).message).toMatch(
+      /cannot reach Consul at .*\((ECONNRESET|UND_ERR_SOCKET)\)/,
+    );
+    expect((reset as Error).message).not.toContain('https://');
+  });
 });
