@@ -368,6 +368,54 @@ describe('live config settle', () => {
   });
 });
 
+describe('live config caughtUp', () => {
+  it("tells when the config has taken in a watch's change: at once, after settling, or on close", async () => {
+    const root = uniquePrefix('caught-up');
+    await f.client.kv.put(`${root}app/n`, '0');
+    await f.client.kv.put(`${root}doc.json`, '{"a":1}');
+    const config = f.client.liveConfig({
+      layers: [`${root}app/`, `${root}doc.json`],
+      settle: { minMs: 200 },
+    });
+    closing.push(() => config.close());
+    await config.ready(5_000);
+    // A watch of its own on a key of the first layer: a separate blocking query.
+    const changes: { index: string; keys: string[] }[] = [];
+    let told = () => {};
+    const watch = f.client.watch({ type: 'key', key: `${root}app/n` }, (change) => {
+      changes.push({ index: change.index, keys: change.changes.map((c) => c.key) });
+      told();
+    });
+    closing.push(() => watch.stop());
+    await watch.ready();
+    const first = changes[0]!;
+    // The state the config started from is taken in: no promise, no tick.
+    expect(config.caughtUp(first.index, first.keys)).toBeUndefined();
+    // Keys no layer holds: nothing to wait for.
+    expect(config.caughtUp('999999999', [`${root}other`, `${root}doc.json/x`])).toBeUndefined();
+
+    const heard = new Promise<void>((resolve) => {
+      told = resolve;
+    });
+    await f.client.kv.put(`${root}app/n`, '1');
+    await heard;
+    const change = changes.at(-1)!;
+    const waiting = config.caughtUp(change.index, change.keys);
+    // settle holds the config back, so the watch is ahead of it.
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(config.snapshot).toMatchObject({ n: '0' });
+    await waiting;
+    expect(config.snapshot).toMatchObject({ n: '1' });
+    expect(config.caughtUp(change.index, change.keys)).toBeUndefined();
+
+    // A document layer holds its key only; an index beyond anything pending waits until close().
+    const pending = config.caughtUp('999999999', [`${root}doc.json`]);
+    expect(pending).toBeInstanceOf(Promise);
+    await config.close();
+    await pending;
+  });
+});
+
 describe('live config layers', () => {
   it('reads a { prefix } layer as a folder: its name with or without the slash, never a sibling folder', async () => {
     const prefix = uniquePrefix('folder');

@@ -134,6 +134,15 @@ export class LiveConfig<T = ConfigObject> {
   private missing: NotFoundError | undefined;
   /** Holds changes after the first config until they settle, when `settle` is set. */
   private readonly settle: Settle | undefined;
+  /** Per layer, the index of the last state its watch delivered. */
+  private readonly delivered: bigint[];
+  /** Per layer, the delivered index the last finished build took in (applied, or judged and refused). */
+  private readonly taken: bigint[];
+  private readonly catchUpWaiters = new Set<{
+    layers: number[];
+    index: bigint;
+    resolve: () => void;
+  }>();
 
   /** @internal use `client.liveConfig(options)` */
   constructor(
@@ -171,13 +180,17 @@ export class LiveConfig<T = ConfigObject> {
       (l, i) => new LayerState(normaliseLayer(l, settings, i), options.format),
     );
     this.merge = { values: this.layers.map(() => NO_LAYER), merged: NO_LAYER };
+    this.delivered = this.layers.map(() => -1n);
+    this.taken = this.layers.map(() => -1n);
     this.lastKnownGood = options.lastKnownGoodFile
       ? new LastKnownGoodFile(options.lastKnownGoodFile, logger)
       : undefined;
     for (const layer of this.layers) {
-      const w = watch(layer.layer.spec, (change) =>
-        this.onLayerChange(layer, change as KvChange & { initial: boolean }),
-      );
+      const at = this.watches.length;
+      const w = watch(layer.layer.spec, (change) => {
+        this.delivered[at] = BigInt(change.index);
+        this.onLayerChange(layer, change as KvChange & { initial: boolean });
+      });
       w.on('error', (error) => this.onWatchError(error));
       w.on('recovered', () => this.onWatchRecovered());
       this.watches.push(w);
@@ -271,8 +284,42 @@ export class LiveConfig<T = ConfigObject> {
     });
   }
 
+  /**
+   * Undefined when the config has already taken in Consul's state at `index` for every layer
+   * holding one of `keys` (or no layer holds them); else a promise that resolves once it has:
+   * applied it, or judged it and kept the last good config (a bad value, a failed schema). A
+   * watch of its own on those keys and this config's layers are separate blocking queries,
+   * answered in either order; after this, the snapshot shows the watch's change. With
+   * `settle`, that is once the burst has settled. Resolved by close().
+   */
+  caughtUp(index: string | bigint, keys: readonly string[]): Promise<void> | undefined {
+    const at = BigInt(index);
+    const layers: number[] = [];
+    this.layers.forEach(({ layer }, i) => {
+      const holds = (key: string) =>
+        layer.kind === 'document' ? key === layer.path : key.startsWith(layer.path);
+      if (this.taken[i]! < at && keys.some(holds)) layers.push(i);
+    });
+    if (layers.length === 0 || this.closed) return undefined;
+    return new Promise((resolve) => this.catchUpWaiters.add({ layers, index: at, resolve }));
+  }
+
+  /** A build finished with the layers' states at `indexes`: wakes whoever waits for them. */
+  private took(indexes: readonly bigint[]): void {
+    indexes.forEach((index, i) => {
+      if (index > this.taken[i]!) this.taken[i] = index;
+    });
+    for (const waiter of this.catchUpWaiters)
+      if (waiter.layers.every((i) => this.taken[i]! >= waiter.index)) {
+        this.catchUpWaiters.delete(waiter);
+        waiter.resolve();
+      }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const waiter of this.catchUpWaiters) waiter.resolve();
+    this.catchUpWaiters.clear();
     this.settle?.cancel();
     this.readiness.stop(() => `config from ${this.layers.map((l) => l.layer.path).join(', ')}`);
     await Promise.all(this.watches.map((w) => w.stop()));
@@ -298,8 +345,10 @@ export class LiveConfig<T = ConfigObject> {
     if (this.checkAbsentLayers()) return;
     if (!this.options.schema) {
       const keys = [...this.touched];
+      const indexes = [...this.delivered];
       const candidate = this.mergeNow();
       this.install(candidate as T, candidate, 'consul', keys);
+      this.took(indexes);
       return;
     }
     if (this.building) {
@@ -309,9 +358,11 @@ export class LiveConfig<T = ConfigObject> {
     this.building = (async () => {
       do {
         this.rebuildAgain = false;
+        const indexes = [...this.delivered];
         const candidate = this.mergeNow();
         const next = await this.validate(candidate, 'consul');
         if (next !== undefined) this.install(next, candidate, 'consul');
+        this.took(indexes);
       } while (this.rebuildAgain && !this.closed);
     })().finally(() => {
       this.building = undefined;

@@ -1,4 +1,5 @@
 import type { ConfigChangeEvent, DecodeError, LiveConfig, WatchChange } from '@consul-watch/core';
+import { checkSettle } from '@consul-watch/core/internal';
 import {
   Inject,
   Injectable,
@@ -55,8 +56,11 @@ export class ConsulConfigService<T = Record<string, unknown>>
     const where = layers
       .map((l) => (typeof l === 'string' ? l : 'prefix' in l ? l.prefix : l.key))
       .join(', ');
-    this.catchUp = new ConfigCatchUp(consul.client, layers, section.schema !== undefined, (m) =>
-      this.logger.warn(m),
+    this.catchUp = new ConfigCatchUp(
+      this.live as LiveConfig<unknown>,
+      section.settle ? (checkSettle(section.settle, 'ConsulModule config.settle')?.maxMs ?? 0) : 0,
+      where,
+      (m) => this.logger.warn(m),
     );
     this.live.on('error', (error) => this.logger.warn(error.message));
     this.live.on('recovered', ({ downMs }) =>
@@ -138,7 +142,6 @@ export class ConsulConfigService<T = Record<string, unknown>>
 
   async onApplicationShutdown(): Promise<void> {
     liveSources.delete(this);
-    await this.catchUp?.close();
     await this.live?.close();
   }
 }

@@ -89,4 +89,21 @@ describe('@ConsulValue inside an @OnConsulChange handler of the same key', () =>
     const { seen } = await run({ schema: z.object({ greeting: z.string() }) }, 5);
     expect(seen.map((s) => s.property)).toEqual(seen.map((s) => s.told));
   });
+
+  it('does so with a schema that validates asynchronously (30 ms a check)', async () => {
+    const slow = z.object({ greeting: z.string() }).refine(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return true;
+    });
+    const { seen } = await run({ schema: slow }, 4);
+    expect(seen.map((s) => s.property)).toEqual(seen.map((s) => s.told));
+  });
+
+  it('does so with settle: the handler waits for the config to settle', async () => {
+    const started = performance.now();
+    const { seen } = await run({ settle: { minMs: 150 } }, 3);
+    expect(seen.map((s) => s.property)).toEqual(seen.map((s) => s.told));
+    // Each change waited out the quiet time before its handler ran.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(3 * 150);
+  });
 });
