@@ -507,6 +507,8 @@ const CONFIG_KINDS = ['shared config key', 'app config key'];
 const sumOf = (values) => values.reduce((a, b) => a + b, 0);
 const mean = (values) => sumOf(values) / values.length;
 const ofKinds = (samples, kinds) => samples.filter((s) => kinds.includes(s.kind));
+/** The mean of one field over a fleet's samples of a phase: `meanOf(r, 'warm', 'serverCpu')`. */
+const meanOf = (r, phase, field) => mean(r.samples[phase].map((x) => x[field]));
 
 function printChanges(results, phase, heading) {
   const n = settings.instances;
@@ -554,16 +556,13 @@ function printChanges(results, phase, heading) {
   printTable(
     `${heading}: all changes together (mean per change)`,
     ['setup', 'requests', 'per instance', 'server CPU ms', 'instances CPU ms'],
-    results.map((r) => {
-      const s = r.samples[phase];
-      return [
-        r.setup,
-        fmt(mean(s.map((x) => x.requests)), 0),
-        fmt(mean(s.map((x) => x.requests)) / n, 2),
-        fmt(mean(s.map((x) => x.serverCpu)), 1),
-        fmt(mean(s.map((x) => x.workerCpu)), 1),
-      ];
-    }),
+    results.map((r) => [
+      r.setup,
+      fmt(meanOf(r, phase, 'requests'), 0),
+      fmt(meanOf(r, phase, 'requests') / n, 2),
+      fmt(meanOf(r, phase, 'serverCpu'), 1),
+      fmt(meanOf(r, phase, 'workerCpu'), 1),
+    ]),
   );
 }
 
@@ -571,35 +570,16 @@ function printChanges(results, phase, heading) {
 function printRatios(results) {
   const naive = results.find((r) => r.setup === 'naive');
   const others = results.filter((r) => r !== naive);
-  const configMedian = (r, f) => median(ofKinds(r.samples.warm, CONFIG_KINDS).map(f));
+  const configMedian = (r, field) =>
+    median(ofKinds(r.samples.warm, CONFIG_KINDS).map((x) => x[field]));
   const figures = [
-    [
-      'warm config key, instances CPU (median)',
-      '≤ 1.00',
-      (r) => configMedian(r, (x) => x.workerCpu),
-    ],
-    ['warm config key, all seen p50', '≤ 1.00', (r) => configMedian(r, (x) => x.ms)],
-    [
-      'cold, all changes, instances CPU (mean)',
-      '≤ 1.00',
-      (r) => mean(r.samples.cold.map((x) => x.workerCpu)),
-    ],
-    [
-      'warm, all changes, instances CPU (mean)',
-      '≤ 1.00',
-      (r) => mean(r.samples.warm.map((x) => x.workerCpu)),
-    ],
+    ['warm config key, instances CPU (median)', '≤ 1.00', (r) => configMedian(r, 'workerCpu')],
+    ['warm config key, all seen p50', '≤ 1.00', (r) => configMedian(r, 'ms')],
+    ['cold, all changes, instances CPU (mean)', '≤ 1.00', (r) => meanOf(r, 'cold', 'workerCpu')],
+    ['warm, all changes, instances CPU (mean)', '≤ 1.00', (r) => meanOf(r, 'warm', 'workerCpu')],
     ['start-up, workers CPU from spawn', '≤ 0.60', (r) => r.startup.cpuMs],
-    [
-      'cold, server CPU per change (mean)',
-      '≤ 1.00',
-      (r) => mean(r.samples.cold.map((x) => x.serverCpu)),
-    ],
-    [
-      'warm, server CPU per change (mean)',
-      '≤ 1.00',
-      (r) => mean(r.samples.warm.map((x) => x.serverCpu)),
-    ],
+    ['cold, server CPU per change (mean)', '≤ 1.00', (r) => meanOf(r, 'cold', 'serverCpu')],
+    ['warm, server CPU per change (mean)', '≤ 1.00', (r) => meanOf(r, 'warm', 'serverCpu')],
     ['start-up, server CPU', '', (r) => r.startup.serverCpuMs],
   ];
   printTable(
@@ -705,8 +685,8 @@ async function main() {
         fmt(r.parked),
         fmt(r.parked / n, 1),
         fmt(r.startup.serverCpuMs),
-        fmt(mean(r.samples.cold.map((x) => x.serverCpu)), 1),
-        fmt(mean(r.samples.warm.map((x) => x.serverCpu)), 1),
+        fmt(meanOf(r, 'cold', 'serverCpu'), 1),
+        fmt(meanOf(r, 'warm', 'serverCpu'), 1),
       ]),
     );
     printRatios(results);
