@@ -81,6 +81,16 @@ export function rssMb(pid = process.pid) {
   return process.memoryUsage().rss / 1024 / 1024;
 }
 
+/** Peak resident set size of a process in MB so far (Linux's VmHWM), NaN where /proc is missing. */
+export function peakRssMb(pid = process.pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Collects garbage (needs --expose-gc) so RSS and heap readings are not lagging garbage. */
 export function collectGarbage() {
   if (typeof globalThis.gc !== 'function') return;

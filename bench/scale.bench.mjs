@@ -11,27 +11,36 @@
 //   naive  one npm `consul` client per instance (its own agent) and its `watch()` per key
 //          and per component: every config key, every flag twice, payments twice.
 //
-// Reported per setup: parked queries and connections per instance, then for a series of
-// changes (a shared key, an app key, a flag, a payments health flip) the requests the server
-// received per change (re-parks included), the time until every instance saw it, and the
-// CPU the server and the instances spent per change.
+// Reported per setup: parked queries and connections per instance; start-up (from spawning
+// the workers until every instance has its first config: the workers' CPU, the requests the
+// server received, peak RSS, the server's CPU); then for a series of changes (a shared key,
+// an app key, a flag, a payments health flip) the requests the server received per change
+// (re-parks included), the time until every instance saw it, and the CPU the server and the
+// instances spent per change. The changes are measured twice in one run, on the same fleets:
+// cold (4 unmeasured changes after start-up, 10 samples per kind: what a freshly started
+// fleet pays) and then warm (at least 40 changes made before, 40 samples per kind, a full GC
+// in every worker before each sample).
 //
 // Roles: `node scale.bench.mjs` orchestrates; `... server` runs the dev-server; `... worker
-// <setup> <count> <address> [base] [gc]` runs `count` instances. Instances are spread over workers so
-// that 200 instances' worth of watchers live in a few processes.
+// <setup> <count> <address> [base]` runs `count` instances. Instances are spread over workers
+// so that 200 instances' worth of watchers live in a few processes.
 
 import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  busyCores,
   collectGarbage,
   cpuMs,
   fmt,
   httpRequest,
   keepAliveAgent,
   launch,
+  machineCpuMark,
   machineLine,
   mainThreadCpuMs,
   median,
+  peakRssMb,
   percentile,
   printTable,
   rssMb,
@@ -47,12 +56,6 @@ const flag = (name, fallback) =>
  * build: a change to core measured against the code before it in the same run.
  */
 const BASE = process.argv.find((a) => a.startsWith('--base='))?.slice('--base='.length);
-/**
- * `--gc-between`: a full GC in every worker before each sample, so that a sample does not pay
- * for the garbage of the change before it (which kind of change costs what; most of each
- * change's own GC then falls outside the samples, so totals are lower than without it).
- */
-const GC_BETWEEN = process.argv.includes('--gc-between');
 
 const settings = {
   instances: flag('instances', 200),
@@ -62,14 +65,31 @@ const settings = {
   flags: 5,
   /** Components per instance that read the same flag or service. */
   readers: 2,
-  changes: flag('changes', 40),
   /**
-   * Changes made before the samples. With the default 4, core's processes are still compiling
-   * (V8) node's HTTP client, the `consul` client and core's change path during the samples,
-   * which the npm watch's 5x more requests at start-up had already warmed; `--warmup=40`
-   * measures both warm (bench/README.md, "scale").
+   * The cold table: `--warmup` unmeasured changes right after start-up, then `--changes`
+   * measured ones (a quarter of each kind). Cold, the processes are still compiling (V8) the
+   * HTTP clients and the change paths, which the npm watch's 5x more requests at start-up had
+   * already warmed: this is what a fleet pays in its first minutes.
    */
   warmup: flag('warmup', 4),
+  changes: flag('changes', 40),
+  /**
+   * The warm table, on the same fleets after the cold one: made once at least `--warm-warmup`
+   * changes have gone by (the cold ones count), `--warm-changes` measured changes, each after
+   * a full GC in every worker, so that a sample does not pay for the garbage of the change
+   * before it (which kind of change costs what; most of each change's own GC then falls
+   * outside the samples, so its totals are lower than the cold table's).
+   */
+  warmWarmup: flag('warm-warmup', 40),
+  warmChanges: flag('warm-changes', 160),
+  /**
+   * The blocking wait of every watch in both fleets: Consul's cap, so that no parked query
+   * times out and re-parks during a run (a run takes 3-7 minutes). With each client's own
+   * default, the npm watch's 30 s had its 8,400 queries re-park at ~280 a second through the
+   * whole run, which landed in its samples as extra requests and CPU per change (core's
+   * default is Consul's 5 minutes). That idle cost is real but it is not a change's.
+   */
+  waitMs: 600_000,
   stepTimeoutMs: 30_000,
 };
 
@@ -121,7 +141,7 @@ const coreUrl = (setup, base) => (setup === 'core@base' ? pathToFileURL(base).hr
 async function coreInstance(address, onUpdate, url) {
   const { createConsulWatch } = await import(url);
   const seen = new Seen();
-  const client = createConsulWatch({ address });
+  const client = createConsulWatch({ address, watch: { waitMs: settings.waitMs } });
   const config = client.liveConfig({ layers: [SHARED, APP] });
   config.on('change', ({ paths }) => {
     for (const path of paths) seen.values.set(path, config.get(path));
@@ -177,7 +197,12 @@ async function naiveInstance(address, onUpdate) {
   const add = (method, options, record) => {
     pending++;
     let first = true;
-    const watch = consul.watch({ method, options, backoffFactor: 100, backoffMax: 30_000 });
+    const watch = consul.watch({
+      method,
+      options: { ...options, wait: `${settings.waitMs / 1000}s` },
+      backoffFactor: 100,
+      backoffMax: 30_000,
+    });
     watch.on('change', (data) => {
       record(data);
       onUpdate();
@@ -223,8 +248,7 @@ async function naiveInstance(address, onUpdate) {
   };
 }
 
-function workerRole(setup, count, address, base, gc) {
-  const gcBetween = gc === 'gc';
+function workerRole(setup, count, address, base) {
   const instances = [];
   const waiters = new Set();
   const onUpdate = () => {
@@ -241,11 +265,20 @@ function workerRole(setup, count, address, base, gc) {
       else createRequire(import.meta.url)(CONSUL_CLIENT);
       collectGarbage();
       baseRss = rssMb();
+      const libraryLoaded = process.cpuUsage();
       const make = setup === 'naive' ? naiveInstance : coreInstance;
       for (let i = 0; i < Number(count); i++)
         instances.push(await make(address, onUpdate, coreUrl(setup, base)));
       await Promise.all(instances.map((instance) => instance.ready()));
-      return instances.length;
+      // process.cpuUsage() with no argument counts from the process's start: Node's own
+      // start-up and loading the client library are part of what a fleet pays to start.
+      const sinceSpawn = process.cpuUsage();
+      return {
+        instances: instances.length,
+        cpuMs: (sinceSpawn.user + sinceSpawn.system) / 1000,
+        instancesCpuMs: cpuMs(libraryLoaded),
+        peakRssMb: peakRssMb(),
+      };
     },
     /** Resolves once every instance has seen `id` = `value`. */
     waitSeen(id, value, timeoutMs) {
@@ -269,11 +302,11 @@ function workerRole(setup, count, address, base, gc) {
         check();
       });
     },
-    async markCpu() {
+    async markCpu(gcFirst) {
       // With SCALE_PROFILE_DIR set, each worker profiles its changes (not its start-up).
       if (process.env.SCALE_PROFILE_DIR && !stopProfile)
         stopProfile = await startCpuProfile(process.env.SCALE_PROFILE_DIR, setup);
-      if (gcBetween) collectGarbage();
+      if (gcFirst) collectGarbage();
       cpuMark = process.cpuUsage();
       mainMark = mainThreadCpuMs();
     },
@@ -349,23 +382,28 @@ async function seed(port, agent) {
   );
 }
 
-/** Starts a setup's fleet on its own dev-server and waits until every watch is parked. */
+/**
+ * Starts a setup's fleet on its own dev-server, measuring its start-up (from spawning the
+ * workers until every instance has its first config), and waits until every watch is parked.
+ */
 async function startFleet(setup, server) {
   const { port, address } = await server.call('start', setup);
   const agent = keepAliveAgent(1);
   await seed(port, agent);
   const perWorker = Math.ceil(settings.instances / settings.workers);
+  const before = await server.call('stats', setup);
+  await server.call('markCpu');
+  const started = performance.now();
   const workers = [];
   for (let w = 0; w < settings.workers; w++) {
     const count = Math.min(perWorker, settings.instances - w * perWorker);
     if (count > 0)
-      workers.push(
-        launch(self, ['worker', setup, String(count), address, BASE ?? '', GC_BETWEEN ? 'gc' : '']),
-      );
+      workers.push(launch(self, ['worker', setup, String(count), address, BASE ?? '']));
   }
-  const started = performance.now();
-  await Promise.all(workers.map((worker) => worker.call('start')));
+  const starts = await Promise.all(workers.map((worker) => worker.call('start')));
   const startMs = performance.now() - started;
+  const atReady = await server.call('stats', setup);
+  const serverStartCpu = await server.call('cpuSinceMark');
   // Every watch parked again after its first answer: the fleet at rest.
   const perInstance =
     setup !== 'naive'
@@ -374,28 +412,37 @@ async function startFleet(setup, server) {
   await server.call('whenParked', setup, settings.instances * perInstance, settings.stepTimeoutMs);
   const atRest = await server.call('stats', setup);
   const rss = await Promise.all(workers.map((worker) => worker.call('rss')));
+  const sum = (values) => values.reduce((a, b) => a + b, 0);
   return {
     setup,
     port,
     agent,
     workers,
-    startMs,
+    startup: {
+      ms: startMs,
+      cpuMs: sum(starts.map((s) => s.cpuMs)),
+      instancesCpuMs: sum(starts.map((s) => s.instancesCpuMs)),
+      requests: atReady.requests - before.requests,
+      requestsToRest: atRest.requests - before.requests,
+      peakRssMb: sum(starts.map((s) => s.peakRssMb)),
+      serverCpuMs: serverStartCpu,
+    },
     parked: atRest.parked,
     // Less the benchmark's own connection for writes.
     connections: atRest.connections - 1,
-    rssMb: rss.reduce((a, b) => a + b.now, 0),
-    addedMb: rss.reduce((a, b) => a + b.added, 0),
-    samples: [],
+    rssMb: sum(rss.map((r) => r.now)),
+    addedMb: sum(rss.map((r) => r.added)),
+    samples: { cold: [], warm: [] },
   };
 }
 
 /** One change to one fleet: write, wait until every instance saw it and every watch re-parked. */
-async function sample(fleet, server, change) {
+async function sample(fleet, server, change, gcFirst) {
   const { setup, port, agent, workers } = fleet;
   await server.call('whenParked', setup, fleet.parked, settings.stepTimeoutMs);
   const before = await server.call('stats', setup);
+  await Promise.all(workers.map((worker) => worker.call('markCpu', gcFirst)));
   await server.call('markCpu');
-  await Promise.all(workers.map((worker) => worker.call('markCpu')));
   const t0 = performance.now();
   if (change.key)
     await httpRequest({
@@ -419,8 +466,8 @@ async function sample(fleet, server, change) {
   );
   const ms = performance.now() - t0;
   await server.call('whenParked', setup, fleet.parked, settings.stepTimeoutMs);
-  const after = await server.call('stats', setup);
   const serverCpu = await server.call('cpuSinceMark');
+  const after = await server.call('stats', setup);
   const workerCpus = await Promise.all(workers.map((worker) => worker.call('cpuSinceMark')));
   const workerCpu = workerCpus.reduce((a, b) => a + b.ms, 0);
   const workerMainCpu = workerCpus.reduce((a, b) => a + b.mainMs, 0);
@@ -441,26 +488,130 @@ async function stopFleet(fleet) {
   fleet.agent.destroy();
 }
 
+/**
+ * Makes `changes` to every fleet, each change to each fleet in turn (which goes first rotates,
+ * so a burst of other load on the machine hits all alike); the last `measured` are samples.
+ */
+async function runChanges(results, server, changes, measured, phase, gcFirst) {
+  const firstMeasured = changes.length - measured;
+  for (const [i, change] of changes.entries()) {
+    const order = results.slice(i % results.length).concat(results.slice(0, i % results.length));
+    for (const fleet of order) {
+      const s = await sample(fleet, server, change, gcFirst);
+      if (i >= firstMeasured) fleet.samples[phase].push(s);
+    }
+  }
+}
+
+const CONFIG_KINDS = ['shared config key', 'app config key'];
+const sumOf = (values) => values.reduce((a, b) => a + b, 0);
+const mean = (values) => sumOf(values) / values.length;
+const ofKinds = (samples, kinds) => samples.filter((s) => kinds.includes(s.kind));
+/** The mean of one field over a fleet's samples of a phase: `meanOf(r, 'warm', 'serverCpu')`. */
+const meanOf = (r, phase, field) => mean(r.samples[phase].map((x) => x[field]));
+
+function printChanges(results, phase, heading) {
+  const n = settings.instances;
+  const kinds = [...new Set(results[0].samples[phase].map((s) => s.kind))];
+  const rows = [];
+  for (const kind of kinds) {
+    for (const r of results) {
+      const s = ofKinds(r.samples[phase], [kind]);
+      rows.push([
+        kind,
+        r.setup,
+        String(s.length),
+        fmt(median(s.map((x) => x.requests)), 0),
+        fmt(median(s.map((x) => x.requests)) / n, 2),
+        fmt(median(s.map((x) => x.ms)), 1),
+        fmt(
+          percentile(
+            s.map((x) => x.ms),
+            99,
+          ),
+          1,
+        ),
+        fmt(median(s.map((x) => x.serverCpu)), 1),
+        fmt(median(s.map((x) => x.workerCpu)), 1),
+        fmt(median(s.map((x) => x.workerMainCpu)), 1),
+      ]);
+    }
+  }
+  printTable(
+    `${heading}: per change (median over the samples; requests are those the server received, re-parks included)`,
+    [
+      'change',
+      'setup',
+      'samples',
+      'requests',
+      'per instance',
+      'all seen p50 ms',
+      'p99 ms',
+      'server CPU ms',
+      'instances CPU ms',
+      'of which main threads',
+    ],
+    rows,
+  );
+  printTable(
+    `${heading}: all changes together (mean per change)`,
+    ['setup', 'requests', 'per instance', 'server CPU ms', 'instances CPU ms'],
+    results.map((r) => [
+      r.setup,
+      fmt(meanOf(r, phase, 'requests'), 0),
+      fmt(meanOf(r, phase, 'requests') / n, 2),
+      fmt(meanOf(r, phase, 'serverCpu'), 1),
+      fmt(meanOf(r, phase, 'workerCpu'), 1),
+    ]),
+  );
+}
+
+/** The ratios the targets are stated in (bench/README.md, scale), each fleet against naive. */
+function printRatios(results) {
+  const naive = results.find((r) => r.setup === 'naive');
+  const others = results.filter((r) => r !== naive);
+  const configMedian = (r, field) =>
+    median(ofKinds(r.samples.warm, CONFIG_KINDS).map((x) => x[field]));
+  const figures = [
+    ['warm config key, instances CPU (median)', '≤ 1.00', (r) => configMedian(r, 'workerCpu')],
+    ['warm config key, all seen p50', '≤ 1.00', (r) => configMedian(r, 'ms')],
+    ['cold, all changes, instances CPU (mean)', '≤ 1.00', (r) => meanOf(r, 'cold', 'workerCpu')],
+    ['warm, all changes, instances CPU (mean)', '≤ 1.00', (r) => meanOf(r, 'warm', 'workerCpu')],
+    ['start-up, workers CPU from spawn', '≤ 0.60', (r) => r.startup.cpuMs],
+    ['cold, server CPU per change (mean)', '≤ 1.00', (r) => meanOf(r, 'cold', 'serverCpu')],
+    ['warm, server CPU per change (mean)', '≤ 1.00', (r) => meanOf(r, 'warm', 'serverCpu')],
+    ['start-up, server CPU', '', (r) => r.startup.serverCpuMs],
+  ];
+  printTable(
+    'Against naive (ratio of the figures above)',
+    ['figure', 'target', ...others.map((r) => r.setup)],
+    figures.map(([name, target, f]) => [
+      name,
+      target,
+      ...others.map((r) => `${fmt(f(r) / f(naive), 2)}×`),
+    ]),
+  );
+}
+
 async function main() {
   console.log(
     `# scale: ${settings.instances} application instances in ${settings.workers} processes\n`,
   );
   console.log(machineLine());
+  const machineMark = machineCpuMark();
+  const runStarted = performance.now();
   const server = launch(self, ['server']);
   const results = [];
   try {
-    // Every fleet stays up and every change goes to each in turn (which goes first
-    // rotates), so a burst of other load on the machine hits all alike.
+    // Every fleet stays up: its start-up is measured alone, its changes in turn with the others'.
     for (const setup of BASE ? ['core', 'core@base', 'naive'] : ['core', 'naive'])
       results.push(await startFleet(setup, server));
-    for (const [i, change] of changeList(settings.warmup + settings.changes).entries()) {
-      // Each setup goes first in turn.
-      const order = results.slice(i % results.length).concat(results.slice(0, i % results.length));
-      for (const fleet of order) {
-        const s = await sample(fleet, server, change);
-        if (i >= settings.warmup) fleet.samples.push(s);
-      }
-    }
+    // One list of changes for the whole run, so every value written is new.
+    const cold = settings.warmup + settings.changes;
+    const warmUnmeasured = Math.max(0, settings.warmWarmup - cold);
+    const changes = changeList(cold + warmUnmeasured + settings.warmChanges);
+    await runChanges(results, server, changes.slice(0, cold), settings.changes, 'cold', false);
+    await runChanges(results, server, changes.slice(cold), settings.warmChanges, 'warm', true);
 
     const n = settings.instances;
     printTable(
@@ -473,7 +624,6 @@ async function main() {
         'per instance',
         'workers RSS MB',
         'KB per instance',
-        'start ms',
       ],
       results.map((r) => [
         r.setup,
@@ -483,70 +633,65 @@ async function main() {
         fmt(r.connections / n, 1),
         fmt(r.rssMb, 1),
         fmt((r.addedMb * 1024) / n, 0),
-        fmt(r.startMs),
       ]),
     );
-    const kinds = [...new Set(results[0].samples.map((s) => s.kind))];
-    const rows = [];
-    for (const kind of kinds) {
-      for (const r of results) {
-        const s = r.samples.filter((x) => x.kind === kind);
-        rows.push([
-          kind,
-          r.setup,
-          String(s.length),
-          fmt(median(s.map((x) => x.requests)), 0),
-          fmt(median(s.map((x) => x.requests)) / n, 2),
-          fmt(median(s.map((x) => x.ms)), 1),
-          fmt(
-            percentile(
-              s.map((x) => x.ms),
-              99,
-            ),
-            1,
-          ),
-          fmt(median(s.map((x) => x.serverCpu)), 1),
-          fmt(median(s.map((x) => x.workerCpu)), 1),
-          fmt(median(s.map((x) => x.workerMainCpu)), 1),
-        ]);
-      }
-    }
     printTable(
-      'Per change (median over the samples; requests are those the server received, re-parks included)',
+      `Start-up: from spawning ${settings.workers} workers until every instance has its first config`,
       [
-        'change',
         'setup',
-        'samples',
+        'ms',
+        'workers CPU ms',
+        'of which instances',
         'requests',
         'per instance',
-        'all seen p50 ms',
-        'p99 ms',
+        'until all parked',
+        'workers peak RSS MB',
         'server CPU ms',
-        'instances CPU ms',
-        'of which main threads',
       ],
-      rows,
+      results.map(({ setup, startup: s }) => [
+        setup,
+        fmt(s.ms),
+        fmt(s.cpuMs),
+        fmt(s.instancesCpuMs),
+        fmt(s.requests),
+        fmt(s.requests / n, 1),
+        fmt(s.requestsToRest),
+        fmt(s.peakRssMb, 1),
+        fmt(s.serverCpuMs),
+      ]),
     );
-    const total = (r, f) => r.samples.reduce((a, x) => a + f(x), 0) / r.samples.length;
+    printChanges(
+      results,
+      'cold',
+      `Cold (${settings.warmup} changes after start-up, then ${settings.changes})`,
+    );
+    printChanges(
+      results,
+      'warm',
+      `Warm (${cold + warmUnmeasured} changes before, then ${settings.warmChanges}, a full GC in every worker before each)`,
+    );
     printTable(
-      'All changes together (mean per change)',
-      ['setup', 'requests', 'per instance', 'server CPU ms', 'instances CPU ms'],
+      "The server: the dev-server process's own CPU (process.cpuUsage over IPC)",
+      [
+        'setup',
+        'parked queries',
+        'per instance',
+        'start-up CPU ms',
+        'per change cold ms',
+        'per change warm ms',
+      ],
       results.map((r) => [
         r.setup,
-        fmt(
-          total(r, (x) => x.requests),
-          0,
-        ),
-        fmt(total(r, (x) => x.requests) / n, 2),
-        fmt(
-          total(r, (x) => x.serverCpu),
-          1,
-        ),
-        fmt(
-          total(r, (x) => x.workerCpu),
-          1,
-        ),
+        fmt(r.parked),
+        fmt(r.parked / n, 1),
+        fmt(r.startup.serverCpuMs),
+        fmt(meanOf(r, 'cold', 'serverCpu'), 1),
+        fmt(meanOf(r, 'warm', 'serverCpu'), 1),
       ]),
+    );
+    printRatios(results);
+    console.log(
+      `\nRun took ${fmt((performance.now() - runStarted) / 1000)} s; the machine kept ${fmt(busyCores(machineMark), 2)} of ${cpus().length} cores busy meanwhile, all processes together.`,
     );
   } finally {
     for (const fleet of results) await stopFleet(fleet);

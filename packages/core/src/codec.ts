@@ -1,4 +1,5 @@
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { DecodeError, InvalidInputError } from './errors';
 
 export type ValueFormat = 'json' | 'yaml' | 'text';
@@ -22,6 +23,17 @@ export function formatOfKey(key: string): ValueFormat {
   if (extension === 'json') return 'json';
   return extension === 'yaml' || extension === 'yml' ? 'yaml' : 'text';
 }
+
+let yaml: typeof Yaml | undefined;
+
+/**
+ * `yaml`, loaded on the first YAML value: most processes read JSON or text only, and loading
+ * it costs about 50 ms of CPU, which every process of a fleet paid at start-up.
+ */
+const parseYaml = (text: string): unknown => {
+  yaml ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
+  return yaml.parse(text);
+};
 
 /** Decodes a stored value; a value that is not the JSON/YAML it should be names its key. */
 export function decodeValue(
