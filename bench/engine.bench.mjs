@@ -35,9 +35,9 @@ import {
   median,
   percentile,
   printTable,
+  profiled,
   putKv,
   serveParent,
-  startCpuProfile,
 } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -686,17 +686,6 @@ async function main() {
   const profileTag = (row) =>
     `${row.name === coreName ? 'core' : row.name === FLOOR_WAKE ? 'floorwake' : row.name === FLOOR_RTT ? 'floorrtt' : 'npm'}-${row.cadence.startsWith('bursts') ? 'burst' : 'spaced'}`;
 
-  /** Runs `fn` under the inspector's CPU profiler when --profile is given. */
-  async function profiled(name, fn) {
-    if (!profileDir) return fn();
-    const stop = await startCpuProfile(profileDir, name);
-    try {
-      return await fn();
-    } finally {
-      await stop();
-    }
-  }
-
   /** Interleaved rounds A B A B …; a failed round is counted and shown, not fatal. */
   async function latencyRounds(part, server, rows, rounds) {
     for (const row of rows)
@@ -711,7 +700,11 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       for (const row of rows) {
         try {
-          const got = await profiled(`part${part}-${profileTag(row)}-r${r + 1}`, row.run);
+          const got = await profiled(
+            profileDir,
+            `part${part}-${profileTag(row)}-r${r + 1}`,
+            row.run,
+          );
           row.times.push(...got.times);
           row.roundP50.push(median(got.times));
           got.byPosition.forEach((list, i) => {
