@@ -19,7 +19,7 @@
 // `engine.bench.mjs child` for the dev-server (one core of its own), for the hot-key writer
 // and for the "away" server. `--help` lists the options.
 
-import { createServer as createNetServer } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,7 @@ import {
   median,
   percentile,
   printTable,
+  profiled,
   putKv,
   serveParent,
 } from './lib.mjs';
@@ -61,6 +62,69 @@ function settingValue(id, rev, length = 50) {
   return `${head}${'x'.repeat(Math.max(0, length - head.length - 2))}"}`;
 }
 
+/**
+ * One raw TCP connection to 127.0.0.1:`port`, for the floor: `http(text)` writes a request and
+ * resolves when the whole answer (by Content-Length) is in, with the moment it was; `echo()`
+ * writes one byte and resolves when the first byte comes back. One exchange at a time; no
+ * parsing beyond the head, so nothing of a client library is in the time.
+ */
+function rawConnection(port) {
+  const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+  let waiting; // { resolve, reject, echo }
+  let pending = null;
+  const failed = (error) => {
+    const w = waiting;
+    waiting = undefined;
+    w?.reject(error);
+  };
+  socket.on('error', failed);
+  socket.on('close', () => failed(new Error('raw connection closed')));
+  socket.on('data', (chunk) => {
+    const at = performance.now();
+    if (!waiting) return;
+    if (waiting.echo) {
+      const w = waiting;
+      waiting = undefined;
+      w.resolve(at);
+      return;
+    }
+    pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+    const headEnd = pending.indexOf('\r\n\r\n');
+    if (headEnd < 0) return;
+    const head = pending.toString('latin1', 0, headEnd);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN);
+    if (!Number.isFinite(length)) {
+      failed(new Error(`answer without Content-Length: ${head.split('\r\n')[0]}`));
+      return;
+    }
+    if (pending.length < headEnd + 4 + length) return;
+    pending = null;
+    const w = waiting;
+    waiting = undefined;
+    w.resolve({
+      at,
+      status: Number(head.slice(9, 12)),
+      index: /\r\nx-consul-index: *(\d+)/i.exec(head)?.[1],
+    });
+  });
+  const connected = new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const exchange = (bytes, echo) =>
+    new Promise((resolve, reject) => {
+      if (waiting) throw new Error('raw connection: one exchange at a time');
+      waiting = { resolve, reject, echo };
+      socket.write(bytes);
+    });
+  return {
+    connected,
+    http: (path) => exchange(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, false),
+    echo: () => exchange('.', true),
+    close: () => socket.destroy(),
+  };
+}
+
 // ================================================================ child role
 
 /**
@@ -71,6 +135,7 @@ function settingValue(id, rev, length = 50) {
 function childRole() {
   let dev;
   let away;
+  let echo;
   let cpuMark;
   let devModule;
   const loadDev = async () => {
@@ -113,6 +178,21 @@ function childRole() {
     async close() {
       await dev?.close();
       dev = undefined;
+      if (echo?.listening) await new Promise((resolve) => echo.close(resolve));
+    },
+    /** A TCP server that sends back every byte it gets: one loopback round trip, for the floor. */
+    async echo() {
+      echo ??= createNetServer((socket) => {
+        socket.setNoDelay(true);
+        socket.on('error', () => {});
+        socket.on('data', (chunk) => socket.write(chunk));
+      });
+      if (!echo.listening)
+        await new Promise((resolve, reject) => {
+          echo.once('error', reject);
+          echo.listen({ port: 0, host: '127.0.0.1' }, resolve);
+        });
+      return echo.address().port;
     },
     /** A "Consul" that accepts every connection and destroys it at once, counting accepts. */
     async away({ port }) {
@@ -184,6 +264,9 @@ const HELP = `node bench/engine.bench.mjs [options]      (or: node bench/run.mjs
   --outages=2:3,5:3,30:2  part 5: outage seconds:repetitions
   --knock-rounds=2        part 6: rounds per peer (15 s each)
   --rounds=4              parts 1-3: interleaved rounds per peer (more rounds, tighter p50s)
+  --profile=DIR           parts 1-3: a CPU profile (100 µs sampling) of this process for each
+                          peer's round, written to DIR/part<n>-<peer>-<cadence>-r<round>-<pid>.cpuprofile
+                          (the profiler costs time: take latency figures from a run without it)
   --quick                 few samples and short outages, to check the benchmark itself
   --help`;
 
@@ -198,6 +281,7 @@ function readOptions(argv) {
       outages: { type: 'string' },
       'knock-rounds': { type: 'string' },
       rounds: { type: 'string' },
+      profile: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -234,6 +318,7 @@ function readOptions(argv) {
     // biome-ignore lint/suspicious/noUndeclaredEnvVars: read by this benchmark, never by a turbo task
     label: values.label ?? process.env.ENGINE_LABEL ?? undefined,
     coreOptions,
+    profileDir: values.profile ? resolve(values.profile) : undefined,
     settings: {
       burst: quick
         ? { rounds, groups: 3, warmup: 1, size: 5, gapMs: 100 }
@@ -297,7 +382,14 @@ function detectEngine(core) {
 // ================================================================ measuring process
 
 async function main() {
-  const { parts, coreUrl, label, coreOptions, settings: S } = readOptions(process.argv.slice(2));
+  const {
+    parts,
+    coreUrl,
+    label,
+    coreOptions,
+    profileDir,
+    settings: S,
+  } = readOptions(process.argv.slice(2));
   const startedAt = performance.now();
   const children = new Set();
   const guard = setTimeout(async () => {
@@ -590,8 +682,12 @@ async function main() {
     return { times, byPosition, stray, errors: running.errors() };
   }
 
+  /** A profile file's name for a row: its peer and cadence. */
+  const profileTag = (row) =>
+    `${row.name === coreName ? 'core' : row.name === FLOOR_WAKE ? 'floorwake' : row.name === FLOOR_RTT ? 'floorrtt' : 'npm'}-${row.cadence.startsWith('bursts') ? 'burst' : 'spaced'}`;
+
   /** Interleaved rounds A B A B …; a failed round is counted and shown, not fatal. */
-  async function latencyRounds(server, rows, rounds) {
+  async function latencyRounds(part, server, rows, rounds) {
     for (const row of rows)
       Object.assign(row, {
         times: [],
@@ -604,7 +700,11 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       for (const row of rows) {
         try {
-          const got = await row.run();
+          const got = await profiled(
+            profileDir,
+            `part${part}-${profileTag(row)}-r${r + 1}`,
+            row.run,
+          );
           row.times.push(...got.times);
           row.roundP50.push(median(got.times));
           got.byPosition.forEach((list, i) => {
@@ -620,6 +720,141 @@ async function main() {
         }
       }
     }
+  }
+
+  // ------------------------------------------------------------ the floor (parts 1–3)
+
+  const FLOOR_WAKE = 'floor: raw GET parked, woken by the PUT';
+  const FLOOR_RTT = 'floor: loopback round trip (1-byte TCP echo)';
+
+  /**
+   * The least any watch can take: a raw blocking GET on a socket of its own, re-sent as soon
+   * as the answer is in (no client library, no parse), and confirmed parked by the server
+   * before each PUT (outside the clock; dev-server.bench part 2 measures the same). Same
+   * cadence, changes and clock as `latencyRun`; the "handler" is the last byte of the answer.
+   */
+  async function floorWakeRun(server, put, spec, nextChange, plan) {
+    const raw = rawConnection(server.port);
+    const prefix = spec.type === 'keyprefix';
+    const path = `/v1/kv/${prefix ? spec.prefix : spec.key}${prefix ? '?recurse=true&' : '?'}`;
+    const times = [];
+    const byPosition = Array.from({ length: plan.size }, () => []);
+    try {
+      await raw.connected;
+      let { index } = await raw.http(path.slice(0, -1));
+      let seenAt = performance.now();
+      for (let g = 0; g < plan.warmup + plan.groups; g++) {
+        for (let j = 0; j < plan.size; j++) {
+          const { key, body } = nextChange();
+          const answer = raw.http(`${path}index=${index}&wait=5m`);
+          answer.catch(() => {});
+          await server.child.call('whenParked', 1, S.stepTimeoutMs);
+          if (j === 0) await sleep(seenAt + plan.gapMs - performance.now());
+          const t0 = performance.now();
+          const written = put(key, body);
+          written.catch(() => {});
+          const got = await withTimeout(answer, S.stepTimeoutMs, `floor: change ${j + 1}`);
+          await written;
+          if (got.status !== 200 || got.index === index)
+            throw new Error(`floor: the parked GET answered ${got.status} at index ${got.index}`);
+          index = got.index;
+          seenAt = got.at;
+          if (g >= plan.warmup) {
+            times.push(got.at - t0);
+            byPosition[j].push(got.at - t0);
+          }
+        }
+      }
+    } finally {
+      raw.close();
+      await untilDrained(server);
+    }
+    return { times, byPosition, stray: 0, errors: 0 };
+  }
+
+  /** One byte to an echo server in the dev-server's process and back, at the same cadence. */
+  async function floorRttRun(server, plan) {
+    const raw = rawConnection(await server.child.call('echo'));
+    const times = [];
+    const byPosition = Array.from({ length: plan.size }, () => []);
+    try {
+      await raw.connected;
+      let seenAt = performance.now();
+      for (let g = 0; g < plan.warmup + plan.groups; g++) {
+        for (let j = 0; j < plan.size; j++) {
+          if (j === 0) await sleep(seenAt + plan.gapMs - performance.now());
+          const t0 = performance.now();
+          const at = await withTimeout(raw.echo(), S.stepTimeoutMs, 'floor: echo');
+          seenAt = at;
+          if (g >= plan.warmup) {
+            times.push(at - t0);
+            byPosition[j].push(at - t0);
+          }
+        }
+      }
+    } finally {
+      raw.close();
+    }
+    return { times, byPosition, stray: 0, errors: 0 };
+  }
+
+  /** The two floor rows of one cadence, to interleave with the peers' rows. */
+  const floorRows = (server, put, spec, next, plan) => [
+    {
+      name: FLOOR_WAKE,
+      cadence: cadenceName(plan),
+      run: () => floorWakeRun(server, put, spec, next, plan),
+    },
+    { name: FLOOR_RTT, cadence: cadenceName(plan), run: () => floorRttRun(server, plan) },
+  ];
+
+  /**
+   * Each peer's distance from the floor (wake-up p50 + loopback round trip p50), per cadence,
+   * over all rounds and round by round.
+   */
+  function printFloor(number, rows) {
+    const table = [];
+    for (const cadence of [...new Set(rows.map((r) => r.cadence))]) {
+      const of = (name) => rows.find((r) => r.cadence === cadence && r.name === name);
+      const wake = of(FLOOR_WAKE);
+      const rtt = of(FLOOR_RTT);
+      const floor = median(wake.times) + median(rtt.times);
+      const roundFloors = wake.roundP50.map((w, i) => w + rtt.roundP50[i]);
+      for (const peer of rows.filter(
+        (r) => r.cadence === cadence && r.name !== FLOOR_WAKE && r.name !== FLOOR_RTT,
+      )) {
+        const p50 = median(peer.times);
+        table.push([
+          cadence,
+          fmt(1000 * median(wake.times)),
+          fmt(1000 * median(rtt.times)),
+          fmt(1000 * floor),
+          peer.name,
+          fmt(1000 * p50),
+          fmt(1000 * (p50 - floor)),
+          `${fmt(p50 / floor, 2)}×`,
+          peer.roundP50.map((v, i) => fmt(v / roundFloors[i], 2)).join(' / '),
+        ]);
+      }
+    }
+    printTable(
+      `${number}. The floor and each peer's distance from it (µs, p50)`,
+      [
+        'cadence',
+        'wake-up µs',
+        'loopback RTT µs',
+        'floor µs',
+        'peer',
+        'p50 µs',
+        'above the floor µs',
+        '÷ floor',
+        '÷ floor, round by round',
+      ],
+      table,
+    );
+    console.log(
+      `\nFloor = the wake-up p50 (a raw blocking GET on its own socket, confirmed parked before each PUT, answered once the PUT lands; the clock stops at its answer's last byte, nothing parsed) + the loopback round trip p50 (1 byte to an echo server in the dev-server's process and back), both measured at the same cadence in the same interleaved rounds as the peers. Round by round: each peer's round p50 over that round's floor.`,
+    );
   }
 
   const ms3 = (v) => (Number.isFinite(v) ? fmt(v, 3) : 'n/a');
@@ -676,7 +911,10 @@ async function main() {
         cadence: cadenceName(plan),
         run: () => latencyRun(server, put, peer, spec, next, plan),
       }));
-      const { noise } = await withNoise(server, () => latencyRounds(server, rows, plan.rounds));
+      rows.push(...floorRows(server, put, spec, next, plan));
+      const { noise } = await withNoise(server, () =>
+        latencyRounds(number, server, rows, plan.rounds),
+      );
       const samples = plan.groups * plan.size;
       printTable(
         `${number}. PUT → handler latency, key watch, ${cadenceName(plan)} (${plan.rounds} interleaved rounds × ${fmt(samples)} samples per peer, ${plan.warmup * plan.size} unmeasured per round)`,
@@ -686,6 +924,7 @@ async function main() {
       console.log(
         `\nClock: just before the PUT (own keep-alive connection) → the handler call, which must carry that PUT's value. ${plan.size > 1 ? `In a burst, each PUT goes out once the handler has the one before; bursts start ${plan.gapMs} ms after the last change of the previous one was seen.` : `Each PUT goes out ${plan.gapMs} ms after the handler saw the one before.`} Neither peer waits for the server to report its watch parked again, so whatever the engine does between two requests is inside the clock. New watch each round. During part ${number}: ${noise}.`,
       );
+      printFloor(number, rows);
     } finally {
       await teardown(server, close, client, consul);
     }
@@ -715,9 +954,10 @@ async function main() {
             run: () => latencyRun(server, put, peer, spec, next, plan),
           });
         }
+        rows.push(...floorRows(server, put, spec, next, plan));
       }
       const { noise } = await withNoise(server, () =>
-        latencyRounds(server, rows, Math.max(S.burst.rounds, S.spaced.rounds)),
+        latencyRounds(3, server, rows, Math.max(S.burst.rounds, S.spaced.rounds)),
       );
       printTable(
         `3. PUT → handler latency, keyprefix watch of ${P.keys} keys (~${P.valueBytes}-byte values), one key changing (${Math.max(S.burst.rounds, S.spaced.rounds)} interleaved rounds of all four rows; per round ${fmt(S.burst.groups * S.burst.size)} samples in bursts, ${fmt(S.spaced.groups)} 15 ms apart)`,
@@ -725,8 +965,9 @@ async function main() {
         rows.map(latencyRow),
       );
       console.log(
-        `\nSame clock and cadences as parts 1 and 2. The npm peer's handler is called after a diff of the whole answer against a Map key → { ModifyIndex, Value } of the previous one (sets and deletes), so the clock includes that diff, as core's includes its own. Rounds interleave all four rows. During part 3: ${noise}.`,
+        `\nSame clock and cadences as parts 1 and 2. The npm peer's handler is called after a diff of the whole answer against a Map key → { ModifyIndex, Value } of the previous one (sets and deletes), so the clock includes that diff, as core's includes its own. Rounds interleave all eight rows. During part 3: ${noise}.`,
       );
+      printFloor(3, rows);
     } finally {
       await teardown(server, close, client, consul);
     }

@@ -20,9 +20,9 @@ import {
   mainThreadCpuMs,
   median,
   printTable,
+  profiled,
   putKv,
   serveParent,
-  startCpuProfile,
 } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -115,16 +115,7 @@ async function instance(mode, port, onChange, coreUrl) {
  * With FLEET_PROFILE_DIR set, the change phase of each mode (not its start-up) is profiled
  * with the inspector and written there as <mode>-<pid>.cpuprofile.
  */
-async function profiled(mode, run) {
-  const dir = process.env.FLEET_PROFILE_DIR;
-  if (!dir) return run();
-  const stop = await startCpuProfile(dir, mode);
-  try {
-    return await run();
-  } finally {
-    await stop();
-  }
-}
+const profileOf = (mode, run) => profiled(process.env.FLEET_PROFILE_DIR, mode, run);
 
 async function fleetRole() {
   let fleet = [];
@@ -149,7 +140,7 @@ async function fleetRole() {
       return fleet.length;
     },
     /** Resolves when every instance holds `value` for k3; `put` runs in the parent meanwhile. */
-    measure: (changes, port) => profiled(label, () => measure(changes, port)),
+    measure: (changes, port) => profileOf(label, () => measure(changes, port)),
     async stop() {
       await Promise.all(fleet.map((f) => f.close()));
       fleet = [];

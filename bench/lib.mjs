@@ -379,3 +379,14 @@ export async function startCpuProfile(dir, name) {
     session.disconnect();
   };
 }
+
+/** Runs `fn` under `startCpuProfile(dir, name)` when `dir` is set; as it is otherwise. */
+export async function profiled(dir, name, fn) {
+  if (!dir) return fn();
+  const stop = await startCpuProfile(dir, name);
+  try {
+    return await fn();
+  } finally {
+    await stop();
+  }
+}
