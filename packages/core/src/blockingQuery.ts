@@ -1,3 +1,4 @@
+import { setImmediate as afterIo } from 'node:timers';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF, pause } from './backoff';
 import {
   ConsulRequestError,
@@ -133,5 +134,10 @@ export async function runBlockingQuery<R>(options: BlockingQueryOptions<R>): Pro
     // Went backwards: the server's state was reset. Ask again without an index (an answer
     // at once), then block from whatever index that brings.
     index = !hash && index !== undefined && next < index ? undefined : next;
+    // undici hands the connection an answer came on back to its pool only in a setImmediate
+    // after the body ends; a request sent before that opens another connection, so every
+    // watch held two at start-up and opened a new one on each change after a quiet spell
+    // (when the spare had timed out). Waiting one turn re-parks on the same connection.
+    await new Promise<void>((resolve) => afterIo(resolve));
   }
 }

@@ -1,5 +1,7 @@
+import { startDevServer } from '@consul-watch/dev-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fixture, fixture, gate, record, uniquePrefix } from '../test/helpers';
+import { createConsulWatch } from './consulWatch';
 
 let f: Fixture;
 beforeAll(async () => {
@@ -141,5 +143,33 @@ describe('key watch', () => {
     const change = await r.until((c) => c.entries.has('db/host'));
     expect(change.changes[0]?.key).toBe('db/host');
     await scoped.close();
+  });
+});
+
+describe('a watch and its connection', () => {
+  it('re-parks on the connection its answer came on: one connection through the first answer and every change', async () => {
+    // A dev-server of its own: the test counts the sockets open on it.
+    const server = await startDevServer({ port: 0, host: '127.0.0.1' });
+    const writer = createConsulWatch({ address: server.address });
+    const client = createConsulWatch({ address: server.address });
+    try {
+      await writer.kv.put('conn/k', '0');
+      const writers = server.stats.connections;
+      const r = record(client.watch({ type: 'key', key: 'conn/k' }));
+      await r.until((c) => c.initial);
+      await server.whenParked(1);
+      expect(server.stats.connections - writers).toBe(1);
+      for (let i = 1; i <= 3; i++) {
+        const before = r.changes.length;
+        await writer.kv.put('conn/k', String(i));
+        await r.until(() => true, before);
+        await server.whenParked(1);
+        expect(server.stats.connections - writers).toBe(1);
+      }
+    } finally {
+      await client.close();
+      await writer.close();
+      await server.close();
+    }
   });
 });
