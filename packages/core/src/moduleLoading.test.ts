@@ -13,12 +13,10 @@ function inFreshProcess(body: string): Promise<string[]> {
   const script = `
     const { createRequire } = await import('node:module');
     const { createConsulWatch } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
-    // Which of the two optional-at-start-up libraries the process has loaded so far, and
-    // whether undici's index (fetch, WebSocket and the rest) is among them.
+    // Which of the two optional-at-start-up libraries the process has loaded so far.
     const loaded = () =>
       [...new Set(Object.keys(createRequire(import.meta.url).cache)
-        .map((path) => /[\\\\/]node_modules[\\\\/](consul|yaml)[\\\\/]/.exec(path)?.[1] ??
-          (/[\\\\/]node_modules[\\\\/]undici[\\\\/]index\\.js$/.test(path) ? 'undici index' : undefined))
+        .map((path) => /[\\\\/]node_modules[\\\\/](consul|yaml)[\\\\/]/.exec(path)?.[1])
         .filter(Boolean))].sort().join(',') || 'none';
     ${body}
   `;
@@ -39,7 +37,7 @@ function inFreshProcess(body: string): Promise<string[]> {
 }
 
 describe('what core loads', () => {
-  it('loads neither yaml, nor the consul client, nor undici past its Pool for JSON and text keys; each on its first use', async () => {
+  it('loads neither yaml nor the consul client for JSON and text keys; each on its first use', async () => {
     dev = await startDevServer({ port: 0, host: '127.0.0.1' });
     const lines = await inFreshProcess(`
       const client = createConsulWatch({ address: ${JSON.stringify(dev.address)} });

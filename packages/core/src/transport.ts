@@ -1,22 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { createRequire } from 'node:module';
-import type { Dispatcher, Pool } from 'undici';
-
-let PoolClass: typeof Pool | undefined;
-
-/**
- * undici's Pool alone, on first use: undici's index also loads fetch, WebSocket, its cache and
- * mocks, about 100 ms of CPU more at every process's start. It is the same class the index
- * exports, which stays the fallback should a later undici move the file.
- */
-function loadPool(): typeof Pool {
-  const require = createRequire(import.meta.url);
-  try {
-    return require('undici/lib/dispatcher/pool.js') as typeof Pool;
-  } catch {
-    return (require('undici') as typeof import('undici')).Pool;
-  }
-}
+import { type Dispatcher, Pool } from 'undici';
 
 /** Where and how to connect: one origin, over TCP, TLS or a unix socket. */
 export interface TransportTarget {
@@ -156,8 +139,7 @@ export class Transport {
     const connect: Record<string, unknown> = {};
     if (target.socketPath) connect.socketPath = target.socketPath;
     if (target.tls) Object.assign(connect, target.tls);
-    PoolClass ??= loadPool();
-    this.pool = new PoolClass(target.origin, {
+    this.pool = new Pool(target.origin, {
       connections: null,
       pipelining: 1,
       headersTimeout: 0,
